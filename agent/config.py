@@ -1,0 +1,293 @@
+"""The agent's configuration: one TOML file read into msgspec Structs.
+
+The Structs below are the only declaration of what a config file may say: unknown keys are
+errors, every field has a default (no file is needed), and each field's description is what
+``airi config init`` writes above it. Secrets never live here: see ``agent.secrets``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+DEFAULT_EXPRESSIONS = [
+    "neutral",
+    "happy",
+    "sad",
+    "angry",
+    "surprised",
+    "thinking",
+    "blush",
+    "wink",
+    "sleepy",
+]
+
+
+def _doc(text: str) -> Meta:
+    return Meta(description=text)
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class AgentSection(_Section):
+    """Who this agent is and how loudly it logs."""
+
+    name: Annotated[str, _doc("Name of this agent, shown in the control room's status bar.")] = (
+        "airi"
+    )
+    log_level: Annotated[
+        Literal["debug", "info", "warning", "error"],
+        _doc("Least severe log level written to stderr (the journal) and the TUI log view."),
+    ] = "info"
+
+
+class ControlSection(_Section):
+    """The control socket that TUIs and `airi ctl` attach to."""
+
+    socket: Annotated[
+        str, _doc("Unix socket path. Empty: $XDG_RUNTIME_DIR/airi/agent.sock.")
+    ] = ""
+    tcp_port: Annotated[
+        int,
+        Meta(ge=0, le=65535, description="Also listen on 127.0.0.1:PORT (token required). 0: off."),
+    ] = 0
+    token_file: Annotated[
+        str, _doc("File (mode 0600) holding the TCP token. Empty: created in the state dir.")
+    ] = ""
+    client_queue: Annotated[
+        int, Meta(ge=16, description="Events queued per client before it is sent a Gap.")
+    ] = 4096
+    client_stall_seconds: Annotated[
+        float, Meta(gt=0, description="A client that reads nothing for this long is dropped.")
+    ] = 10.0
+
+
+class StoreSection(_Section):
+    """Where the chat and action logs are kept (SQLite)."""
+
+    path: Annotated[str, _doc("Database file. Empty: $XDG_STATE_HOME/airi/airi.sqlite3.")] = ""
+    chat_history: Annotated[
+        int, Meta(ge=0, le=5000, description="Chat lines kept in the snapshot a TUI draws from.")
+    ] = 200
+
+
+class PersonaSection(_Section):
+    """The co-host's character."""
+
+    name: Annotated[str, _doc("The AI's name as viewers know it.")] = "Airi"
+    expressions: Annotated[
+        list[str], _doc("Expressions the avatar can show, in expression-pad order.")
+    ] = msgspec.field(default_factory=lambda: list(DEFAULT_EXPRESSIONS))
+
+
+class PadSection(_Section):
+    """The expression pad of the control room."""
+
+    hotkeys: Annotated[
+        dict[str, str],
+        _doc("Key to expression, e.g. { f1 = \"happy\" }. Empty: 1-9 fire the first nine."),
+    ] = msgspec.field(default_factory=dict)
+
+
+class DemoChatSection(_Section):
+    """Simulated viewers so the control room is alive before a chat platform is set up."""
+
+    enabled: Annotated[
+        Literal["auto", "on", "off"],
+        _doc("auto: on only while no real chat platform is configured."),
+    ] = "auto"
+    messages_per_minute: Annotated[
+        float, Meta(gt=0, le=60000, description="Average chat rate of the simulated viewers.")
+    ] = 30.0
+
+
+class TuiSection(_Section):
+    """The control room's look."""
+
+    theme: Annotated[str, _doc("Theme name: airi-dark or airi-light (or any Textual theme).")] = (
+        "airi-dark"
+    )
+
+
+class TwitchSection(_Section):
+    """Twitch chat (EventSub). The client secret and tokens are secrets, not set here."""
+
+    channel: Annotated[str, _doc("Channel login to join. Empty: Twitch is off.")] = ""
+    client_id: Annotated[str, _doc("Your Twitch application's client id.")] = ""
+
+
+class ObsSection(_Section):
+    """OBS Studio over obs-websocket v5. The password is a secret (AIRI_OBS_PASSWORD)."""
+
+    enabled: Annotated[bool, _doc("Connect to OBS.")] = False
+    url: Annotated[str, _doc("obs-websocket address.")] = "ws://127.0.0.1:4455"
+
+
+class MidiSection(_Section):
+    """A MIDI pad that fires expressions."""
+
+    enabled: Annotated[bool, _doc("Listen to a MIDI input port.")] = False
+    port: Annotated[str, _doc("Input port name (see `airi midi ports`). Empty: the first.")] = ""
+
+
+class Config(_Section):
+    """The whole configuration file."""
+
+    agent: AgentSection = msgspec.field(default_factory=AgentSection)
+    control: ControlSection = msgspec.field(default_factory=ControlSection)
+    store: StoreSection = msgspec.field(default_factory=StoreSection)
+    persona: PersonaSection = msgspec.field(default_factory=PersonaSection)
+    pad: PadSection = msgspec.field(default_factory=PadSection)
+    demo_chat: DemoChatSection = msgspec.field(default_factory=DemoChatSection)
+    tui: TuiSection = msgspec.field(default_factory=TuiSection)
+    twitch: TwitchSection = msgspec.field(default_factory=TwitchSection)
+    obs: ObsSection = msgspec.field(default_factory=ObsSection)
+    midi: MidiSection = msgspec.field(default_factory=MidiSection)
+
+    @property
+    def demo_chat_on(self) -> bool:
+        if self.demo_chat.enabled == "auto":
+            return not self.twitch.channel
+        return self.demo_chat.enabled == "on"
+
+
+# --- locations -----------------------------------------------------------------------------
+
+
+def config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "airi"
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "airi"
+
+
+def default_config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config file: where, and why."""
+
+    file: str
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.reason}" if self.key else f"{self.file}: {self.reason}"
+
+
+class ConfigError(Exception):
+    """A config file could not be used; ``problems`` lists every reason found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def load_config(path: Path | None = None) -> tuple[Config, Path | None]:
+    """The config at ``path`` (or the default file, if it exists), and the file actually read.
+
+    An explicit path that does not exist is an error; a missing default file means defaults.
+    """
+    explicit = path is not None
+    path = path or default_config_path()
+    if not path.exists():
+        if explicit:
+            raise ConfigError([Problem(str(path), "", "no such file")])
+        return Config(), None
+    return parse_config(_read_toml(path), str(path)), path
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(path), "", f"not valid TOML: {exc}")]) from None
+    except IsADirectoryError:
+        raise ConfigError([Problem(str(path), "", "is a directory, not a file")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), "", f"cannot be read: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(str(path), "", "is not UTF-8 text")]) from None
+
+
+def parse_config(data: dict[str, Any], file: str = "<config>") -> Config:
+    """Validate a parsed TOML table, reporting every bad key rather than the first."""
+    problems = check_table(Config, data, file)
+    if problems:
+        raise ConfigError(problems)
+    config = msgspec.convert(data, Config)
+    problems = _check_hotkeys(config, file)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _check_hotkeys(config: Config, file: str) -> list[Problem]:
+    known = config.persona.expressions
+    return [
+        Problem(file, f"pad.hotkeys.{key}", f"{name!r} is not in persona.expressions {known}")
+        for key, name in config.pad.hotkeys.items()
+        if name not in known
+    ]
+
+
+def check_table(cls: type[msgspec.Struct], data: Any, file: str, prefix: str = "") -> list[Problem]:
+    """Every problem in ``data`` as an instance of the Struct ``cls``, each with its key."""
+    if not isinstance(data, dict):
+        return [Problem(file, prefix, f"expected a table, got {_toml_type(data)}")]
+    fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+    problems = []
+    for key, value in data.items():
+        where = f"{prefix}.{key}" if prefix else key
+        field = fields.get(key)
+        if field is None:
+            known = ", ".join(sorted(fields))
+            problems.append(Problem(file, where, f"unknown key (known here: {known})"))
+        elif isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+            problems += check_table(field.type, value, file, where)
+        else:
+            problems += _check_value(field.type, value, file, where)
+    return problems
+
+
+def _check_value(annotation: Any, value: Any, file: str, where: str) -> list[Problem]:
+    try:
+        msgspec.convert(value, annotation)
+    except msgspec.ValidationError as exc:
+        reason = str(exc)
+        # msgspec appends "- at `$[0]`" for nested items; turn it into part of the key.
+        if " - at `$" in reason:
+            reason, _, path = reason.partition(" - at `$")
+            where += path.rstrip("`")
+        return [Problem(file, where, reason)]
+    return []
+
+
+def _toml_type(value: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}.get(
+        type(value), "an array" if isinstance(value, list) else type(value).__name__
+    )
+
+
+def hotkeys(config: Config) -> list[tuple[str, str]]:
+    """The pad's (key, expression) pairs: configured ones, else 1-9 for the first nine."""
+    if config.pad.hotkeys:
+        return list(config.pad.hotkeys.items())
+    return [(str(i + 1), name) for i, name in enumerate(config.persona.expressions[:9])]

@@ -1,0 +1,249 @@
+"""The messages of the control socket: requests, replies and events.
+
+Every message is a msgspec Struct tagged by its class name in the ``type`` field, so a frame
+says what it is. Requests are imperatives and carry an ``id`` that the reply echoes; events are
+past-tense facts carrying a ``seq`` that rises by one per event the agent publishes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+"""Bumped on any change a client of the previous version would misread."""
+
+
+class _Tagged(msgspec.Struct, tag_field="type", tag=True, omit_defaults=True, kw_only=True):
+    pass
+
+
+# --- state shared by the snapshot and the events -------------------------------------------
+
+HealthState = Literal["starting", "up", "degraded", "down", "off"]
+ActionState = Literal["queued", "running", "done", "failed", "skipped"]
+
+
+class ChatMessage(msgspec.Struct, omit_defaults=True):
+    """One chat line as the agent received it. ``text`` and ``author`` are untrusted."""
+
+    id: str
+    platform: str
+    author: str
+    text: str
+    ts: float
+    badges: list[str] = []
+    demo: bool = False
+    """True for the simulated viewers of the demo chat."""
+
+
+class Action(msgspec.Struct, omit_defaults=True):
+    """Something the AI does or is about to do (speak a line, show an expression)."""
+
+    id: str
+    kind: str
+    detail: str
+    source: str
+    state: ActionState
+    ts: float
+    error: str = ""
+
+
+class ServiceHealth(msgspec.Struct, omit_defaults=True):
+    """Health of one part of the agent, as the supervisor or the part itself reports it."""
+
+    name: str
+    state: HealthState
+    detail: str = ""
+    since: float = 0.0
+    restarts: int = 0
+
+
+class PadButton(msgspec.Struct):
+    """One button of the expression pad: the hotkey that fires it and the expression."""
+
+    key: str
+    expression: str
+
+
+class LogLine(msgspec.Struct, omit_defaults=True):
+    ts: float
+    level: str
+    logger: str
+    message: str
+
+
+class Snapshot(msgspec.Struct, omit_defaults=True):
+    """The whole current state, enough for a client to redraw without replaying history."""
+
+    agent_name: str
+    agent_version: str
+    pid: int
+    started_at: float
+    mode: str
+    seq: int
+    """The seq of the last event published before this snapshot was taken."""
+    chat: list[ChatMessage] = []
+    actions: list[Action] = []
+    health: list[ServiceHealth] = []
+    pad: list[PadButton] = []
+    expression: str = ""
+    caption: str = ""
+    logs: list[LogLine] = []
+    clients: int = 0
+
+
+# --- requests: client to agent -------------------------------------------------------------
+
+
+class Hello(_Tagged):
+    """First frame of every session. ``token`` is required on TCP, ignored on the unix socket."""
+
+    protocol_version: int
+    client_name: str
+    id: int = 0
+    token: str = ""
+    subscribe: bool = True
+    """False for one-shot clients (``airi ctl say``) that want no event stream."""
+
+
+class Ping(_Tagged):
+    id: int = 0
+
+
+class GetSnapshot(_Tagged):
+    id: int = 0
+
+
+class Say(_Tagged):
+    """Have the AI say this line (captions now, speech when a voice is configured)."""
+
+    text: str
+    id: int = 0
+
+
+class TriggerExpression(_Tagged):
+    """Show this expression on the avatar."""
+
+    name: str
+    id: int = 0
+
+
+Request = Hello | Ping | GetSnapshot | Say | TriggerExpression
+
+
+# --- replies: agent to client, echoing the request's id ------------------------------------
+
+
+class Welcome(_Tagged):
+    """The agent's answer to Hello."""
+
+    id: int
+    agent_version: str
+    protocol_version: int
+    snapshot: Snapshot
+
+
+class Ok(_Tagged):
+    id: int
+    detail: str = ""
+    snapshot: Snapshot | None = None
+
+
+ErrorCode = Literal[
+    "bad_request",
+    "unknown_request",
+    "frame_too_large",
+    "protocol_mismatch",
+    "unauthorized",
+    "not_ready",
+    "failed",
+]
+
+
+class Err(_Tagged):
+    id: int
+    code: ErrorCode
+    message: str
+
+
+Reply = Welcome | Ok | Err
+
+
+# --- events: agent to client, past-tense facts ---------------------------------------------
+
+
+class ChatReceived(_Tagged):
+    message: ChatMessage
+    seq: int = 0
+
+
+class ActionQueued(_Tagged):
+    action: Action
+    seq: int = 0
+
+
+class ActionUpdated(_Tagged):
+    action: Action
+    seq: int = 0
+
+
+class ExpressionChanged(_Tagged):
+    name: str
+    source: str
+    seq: int = 0
+
+
+class CaptionShown(_Tagged):
+    """The line the AI is saying now, as the audience's captions show it."""
+
+    text: str
+    seq: int = 0
+
+
+class HealthChanged(_Tagged):
+    health: ServiceHealth
+    seq: int = 0
+
+
+class LogRecorded(_Tagged):
+    line: LogLine
+    seq: int = 0
+
+
+class ClientsChanged(_Tagged):
+    count: int
+    seq: int = 0
+
+
+class AgentStopping(_Tagged):
+    """The agent is shutting down on purpose; a client should expect the socket to close."""
+
+    reason: str
+    seq: int = 0
+
+
+class Gap(_Tagged):
+    """This client fell behind and ``missed`` events were dropped; ``snapshot`` is current."""
+
+    missed: int
+    snapshot: Snapshot
+    seq: int = 0
+
+
+Event = (
+    ChatReceived
+    | ActionQueued
+    | ActionUpdated
+    | ExpressionChanged
+    | CaptionShown
+    | HealthChanged
+    | LogRecorded
+    | ClientsChanged
+    | AgentStopping
+    | Gap
+)
+
+ToClient = Reply | Event
+"""Everything the agent may send."""

@@ -1,0 +1,100 @@
+"""Secrets: API keys, passwords and tokens, from the environment or a private file.
+
+They never live in config.toml, never reach a log (``redact`` is applied to every record),
+the store, or a client of the control socket.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from agent.config import ConfigError, Problem, check_table, config_dir
+
+
+class Secrets(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Every secret the agent knows of. Each may also come from ``AIRI_<NAME>`` in the env."""
+
+    openai_api_key: Annotated[str, Meta(description="OpenAI (or compatible) API key.")] = ""
+    anthropic_api_key: Annotated[str, Meta(description="Anthropic API key.")] = ""
+    twitch_client_secret: Annotated[str, Meta(description="Twitch application secret.")] = ""
+    obs_password: Annotated[str, Meta(description="obs-websocket password.")] = ""
+    control_token: Annotated[str, Meta(description="Token for the TCP control port.")] = ""
+
+
+# Well-known variables other tools already use, accepted besides AIRI_<NAME>.
+ALIASES = {"openai_api_key": "OPENAI_API_KEY", "anthropic_api_key": "ANTHROPIC_API_KEY"}
+
+
+def default_secrets_path() -> Path:
+    return config_dir() / "secrets.toml"
+
+
+def env_names(name: str) -> list[str]:
+    names = [f"AIRI_{name.upper()}"]
+    if name in ALIASES:
+        names.append(ALIASES[name])
+    return names
+
+
+def load_secrets(path: Path | None = None) -> tuple[Secrets, dict[str, str]]:
+    """The secrets, and for each one that is set, where it came from (never its value)."""
+    explicit = path is not None
+    path = path or default_secrets_path()
+    values: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    if path.exists() or explicit:
+        for key, value in _read_private_toml(path).items():
+            values[key] = value
+            origin[key] = str(path)
+    for field in msgspec.structs.fields(Secrets):
+        for env in env_names(field.name):
+            if os.environ.get(env):
+                values[field.name] = os.environ[env]
+                origin[field.name] = f"${env}"
+                break
+    return msgspec.convert(values, Secrets), origin
+
+
+def _read_private_toml(path: Path) -> dict[str, str]:
+    file = str(path)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ConfigError([Problem(file, "", f"cannot be read: {exc.strerror}")]) from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        mode = stat.S_IMODE(info.st_mode)
+        reason = f"is readable by other users (mode {mode:04o}): run `chmod 600 {file}`"
+        raise ConfigError([Problem(file, "", reason)])
+    if info.st_uid != os.getuid():
+        raise ConfigError([Problem(file, "", "belongs to another user: it must be yours")])
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(file, "", f"not valid TOML: {exc}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(file, "", f"cannot be read: {exc}")]) from None
+    problems = check_table(Secrets, data, file)
+    if problems:
+        raise ConfigError(problems)
+    return dict(data)
+
+
+def secret_values(secrets: Secrets) -> list[str]:
+    """The set secrets' values, longest first, for redaction."""
+    values = [v for v in msgspec.structs.astuple(secrets) if isinstance(v, str) and len(v) >= 4]
+    return sorted(values, key=len, reverse=True)
+
+
+def redact(text: str, values: list[str]) -> str:
+    for value in values:
+        if value in text:
+            text = text.replace(value, "********")
+    return text
