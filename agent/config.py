@@ -11,7 +11,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import msgspec
 from msgspec import Meta
@@ -188,7 +188,8 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.key}: {self.reason}" if self.key else f"{self.file}: {self.reason}"
+        where = f"{self.file}: {self.key}" if self.key else self.file
+        return f"{where}: {self.reason}"
 
 
 class ConfigError(Exception):
@@ -271,13 +272,23 @@ def _check_value(annotation: Any, value: Any, file: str, where: str) -> list[Pro
     try:
         msgspec.convert(value, annotation)
     except msgspec.ValidationError as exc:
-        reason = str(exc)
+        reason = _not_allowed(annotation, value) or str(exc)
         # msgspec appends "- at `$[0]`" for nested items; turn it into part of the key.
         if " - at `$" in reason:
             reason, _, path = reason.partition(" - at `$")
             where += path.rstrip("`")
         return [Problem(file, where, reason)]
     return []
+
+
+def _not_allowed(annotation: Any, value: Any) -> str:
+    """For a Literal field, name the allowed values (msgspec says only "Invalid enum value")."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) is Literal and isinstance(value, str):
+        allowed = ", ".join(repr(choice) for choice in get_args(annotation))
+        return f"{value!r} is not one of {allowed}"
+    return ""
 
 
 def _toml_type(value: Any) -> str:
