@@ -52,9 +52,7 @@ class AgentSection(_Section):
 class ControlSection(_Section):
     """The control socket that TUIs and `airi ctl` attach to."""
 
-    socket: Annotated[
-        str, _doc("Unix socket path. Empty: $XDG_RUNTIME_DIR/airi/agent.sock.")
-    ] = ""
+    socket: Annotated[str, _doc("Unix socket path. Empty: $XDG_RUNTIME_DIR/airi/agent.sock.")] = ""
     tcp_port: Annotated[
         int,
         Meta(ge=0, le=65535, description="Also listen on 127.0.0.1:PORT (token required). 0: off."),
@@ -93,7 +91,7 @@ class PadSection(_Section):
 
     hotkeys: Annotated[
         dict[str, str],
-        _doc("Key to expression, e.g. { f1 = \"happy\" }. Empty: 1-9 fire the first nine."),
+        _doc('Key to expression, e.g. { f1 = "happy" }. Empty: 1-9 fire the first nine.'),
     ] = msgspec.field(default_factory=dict)
 
 

@@ -1,0 +1,1 @@
+"""Chat platforms: where viewers' messages come from."""

@@ -1,0 +1,92 @@
+"""A demo chat: simulated viewers, so the control room is alive before Twitch is set up.
+
+Every message it makes is marked ``demo`` and comes from the ``demo`` platform, so nothing
+can mistake it for a real viewer. The rate varies like a real chat: a Poisson stream around the
+configured average, with an occasional burst when "everyone" reacts at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from collections.abc import Callable
+
+from agent.protocol.messages import ChatMessage
+from agent.supervisor import ServiceContext
+
+VIEWERS: list[tuple[str, list[str]]] = [
+    ("pixelfox", ["subscriber"]),
+    ("kumo_mod", ["moderator"]),
+    ("lurker_42", []),
+    ("tea_enjoyer", ["vip"]),
+    ("nightowl", ["subscriber"]),
+    ("first_timer", []),
+    ("speedrunner_ai", []),
+    ("mochi", ["subscriber"]),
+]
+
+LINES = [
+    "hi {ai}!",
+    "what are we playing today?",
+    "LOL",
+    "{ai} say hi to chat",
+    "can you do the happy face?",
+    "how old are you {ai}?",
+    "first time here, this is cool",
+    "lmao the timing",
+    "W stream",
+    "{ai} what's your favourite food?",
+    "is this AI for real?",
+    "gg",
+    "the avatar is so cute",
+    "brb getting snacks",
+    "{ai} tell us a joke",
+    "that was close",
+]
+
+BURST = ["POG", "POGGERS", "no way", "LETS GO", "clip it!"]
+
+
+class DemoChat:
+    """Simulated viewers at ``per_minute`` messages per minute on average."""
+
+    def __init__(
+        self,
+        deliver: Callable[[ChatMessage], None],
+        ai_name: str,
+        per_minute: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.deliver = deliver
+        self.ai_name = ai_name
+        self.per_second = per_minute / 60.0
+        self.rng = rng or random.Random()
+        self._ids = itertools.count(1)
+
+    async def run(self, ctx: ServiceContext) -> None:
+        ctx.up("simulated viewers (demo): not real chat; set [twitch] channel to go live")
+        while True:
+            await asyncio.sleep(self.rng.expovariate(self.per_second))
+            if self.rng.random() < 0.03:
+                await self._burst()
+            else:
+                self.deliver(self.message(self.rng.choice(LINES).format(ai=self.ai_name)))
+
+    async def _burst(self) -> None:
+        for _ in range(self.rng.randint(3, 6)):
+            self.deliver(self.message(self.rng.choice(BURST)))
+            await asyncio.sleep(self.rng.uniform(0.02, 0.2))
+
+    def message(self, text: str) -> ChatMessage:
+        author, badges = self.rng.choice(VIEWERS)
+        return ChatMessage(
+            id=f"demo-{time.time_ns()}-{next(self._ids)}",
+            platform="demo",
+            author=author,
+            text=text,
+            ts=time.time(),
+            badges=badges,
+            demo=True,
+        )

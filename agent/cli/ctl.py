@@ -1,0 +1,182 @@
+"""`airi ctl ...`: drive a running agent from scripts, Stream Deck buttons or a shell."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import msgspec
+import typer
+
+from agent.cli.common import ConfigOption, SocketOption, TokenFileOption, endpoint, fail
+from agent.protocol.client import (
+    AgentError,
+    Attached,
+    Connection,
+    Detached,
+    client_name,
+    explain,
+    follow,
+)
+from agent.protocol.endpoint import Endpoint
+from agent.protocol.messages import (
+    ActionQueued,
+    ActionUpdated,
+    CaptionShown,
+    ChatReceived,
+    Event,
+    ExpressionChanged,
+    Gap,
+    HealthChanged,
+    LogRecorded,
+    Ok,
+    Request,
+    Say,
+    Snapshot,
+    TriggerExpression,
+)
+from agent.protocol.text import inert
+
+ctl_app = typer.Typer(help="Control a running agent.", no_args_is_help=True)
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON).")]
+T = TypeVar("T")
+
+
+@ctl_app.callback()
+def _target(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    socket: SocketOption = None,
+    token_file: TokenFileOption = None,
+) -> None:
+    ctx.obj = (config, socket, token_file)
+
+
+def _endpoint(ctx: typer.Context) -> Endpoint:
+    config, socket, token_file = ctx.obj
+    return endpoint(config, socket, token_file)
+
+
+def _with_connection(where: Endpoint, use: Callable[[Connection], Awaitable[T]]) -> T:
+    async def run() -> T:
+        try:
+            connection = await Connection.open(where, client_name("airi-ctl"), subscribe=False)
+        except AgentError as exc:
+            fail(str(exc))
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            fail(explain(exc, where))
+        try:
+            return await use(connection)
+        except AgentError as exc:
+            fail(f"the agent refused: {exc}")
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+def _request(where: Endpoint, request: Request) -> Ok:
+    async def send(connection: Connection) -> Ok:
+        reply = await connection.request(request)
+        assert isinstance(reply, Ok)
+        return reply
+
+    return _with_connection(where, send)
+
+
+@ctl_app.command()
+def status(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Show the agent's state: version, uptime, clients, services, expression, caption."""
+
+    async def snapshot(connection: Connection) -> Snapshot:
+        return connection.welcome.snapshot
+
+    snap = _with_connection(_endpoint(ctx), snapshot)
+    if json:
+        sys.stdout.write(msgspec.json.encode(snap).decode() + "\n")
+        return
+    uptime = _duration(time.time() - snap.started_at)
+    typer.echo(
+        f"{snap.agent_name} {snap.agent_version} (pid {snap.pid}), up {uptime}, mode {snap.mode}"
+    )
+    typer.echo(f"clients attached: {snap.clients}   expression: {snap.expression or '-'}")
+    typer.echo(f"caption: {inert(snap.caption) or '-'}")
+    for health in snap.health:
+        typer.echo(f"  {health.name:<10} {health.state:<9} {inert(health.detail)}")
+    typer.echo(f"recent chat: {len(snap.chat)} lines, actions: {len(snap.actions)}")
+
+
+@ctl_app.command()
+def say(ctx: typer.Context, text: str) -> None:
+    """Have the AI say TEXT (captions now; speech when a voice is configured)."""
+    reply = _request(_endpoint(ctx), Say(text=text))
+    typer.echo(f"queued as action {reply.detail}")
+
+
+@ctl_app.command()
+def expression(ctx: typer.Context, name: str) -> None:
+    """Show expression NAME on the avatar."""
+    reply = _request(_endpoint(ctx), TriggerExpression(name=name))
+    typer.echo(f"expression {name} shown (action {reply.detail})")
+
+
+@ctl_app.command()
+def events(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Stream the agent's events, one per line, following it across restarts."""
+    where = _endpoint(ctx)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_stream_events(where, json))
+
+
+async def _stream_events(where: Endpoint, as_json: bool) -> None:
+    async for update in follow(where, client_name("airi-ctl-events")):
+        match update:
+            case Attached(connection=connection):
+                typer.echo(f"# attached to {where.describe()}", err=True)
+                async for event in connection.events():
+                    _print_event(event, as_json)
+            case Detached(reason=reason, retry_in=delay, fatal=fatal):
+                if fatal:
+                    fail(reason)
+                typer.echo(f"# detached: {reason}; retrying in {delay:.1f} s", err=True)
+
+
+def _print_event(event: Event, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(event).decode() + "\n")
+    else:
+        sys.stdout.write(f"{event.seq:>8} {describe(event)}\n")
+    sys.stdout.flush()
+
+
+def describe(event: Event) -> str:
+    """One human line for an event; untrusted text is made inert."""
+    match event:
+        case ChatReceived(message=m):
+            tag = " [demo]" if m.demo else ""
+            return f"chat{tag} {inert(m.author, 64)}: {inert(m.text)}"
+        case ActionQueued(action=a) | ActionUpdated(action=a):
+            return f"action {a.id} {a.kind} {a.state}: {inert(a.detail)}"
+        case ExpressionChanged(name=name, source=source):
+            return f"expression {inert(name)} (from {source})"
+        case CaptionShown(text=text):
+            return f"caption: {inert(text)}"
+        case HealthChanged(health=h):
+            return f"health {h.name} {h.state}: {inert(h.detail)}"
+        case LogRecorded(line=line):
+            return f"log {line.level} {line.logger}: {inert(line.message)}"
+        case Gap(missed=missed):
+            return f"gap: {missed} events missed (fresh snapshot received)"
+    fields = msgspec.structs.asdict(event)
+    fields.pop("seq", None)
+    return f"{type(event).__name__} {fields}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

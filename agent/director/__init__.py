@@ -1,0 +1,1 @@
+"""What the AI does next: inputs in, actions out."""

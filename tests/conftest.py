@@ -1,0 +1,115 @@
+"""Shared fixtures: a real agent as a separate process, and one in-process, on tmp sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from agent.config import parse_config
+from agent.daemon import Agent
+from agent.protocol import Connection, Endpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def private_env(tmp_path: Path) -> dict[str, str]:
+    """An environment whose XDG dirs all live under tmp_path, with no keys leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRI_", "XDG_", "NOTIFY_"))}
+    env.pop("OPENAI_API_KEY", None)
+    env.pop("ANTHROPIC_API_KEY", None)
+    for name in ("CONFIG", "STATE", "RUNTIME"):
+        path = tmp_path / name.lower()
+        path.mkdir(mode=0o700, exist_ok=True)
+        env[f"XDG_{name}_HOME" if name != "RUNTIME" else "XDG_RUNTIME_DIR"] = str(path)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class AgentProcess:
+    """A real `airi agent` process on a private socket."""
+
+    tmp_path: Path
+    config: dict[str, object]
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.tmp_path / "runtime" / "airi" / "agent.sock"
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(path=str(self.socket))
+
+    @property
+    def store_path(self) -> Path:
+        return self.tmp_path / "state" / "airi" / "airi.sqlite3"
+
+    @property
+    def log_path(self) -> Path:
+        return self.tmp_path / "agent.log"
+
+    def start(self, timeout: float = 15.0) -> None:
+        config_file = self.tmp_path / "config.toml"
+        config_file.write_text(tomli_w.dumps(self.config))
+        self.env = self.env or private_env(self.tmp_path)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.cli", "agent", "--config", str(config_file)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"agent exited early:\n{self.log_path.read_text()}")
+            if self.socket.exists() and asyncio.run(self._answers()):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"agent did not come up:\n{self.log_path.read_text()}")
+
+    async def _answers(self) -> bool:
+        try:
+            connection = await Connection.open(self.endpoint, "probe", subscribe=False, timeout=1)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError):
+            return False
+        await connection.close()
+        return True
+
+    def signal(self, sig: int) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+
+
+@pytest.fixture
+def agent_process(tmp_path: Path) -> Iterator[AgentProcess]:
+    process = AgentProcess(tmp_path, {"demo_chat": {"enabled": "off"}})
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+async def inproc_agent(tmp_path: Path) -> AsyncIterator[Agent]:
+    config = parse_config({"demo_chat": {"enabled": "off"}})
+    agent = Agent(config, state_dir=tmp_path / "state", socket_path=tmp_path / "agent.sock")
+    await agent.start()
+    yield agent
+    await agent.stop("test finished")

@@ -1,0 +1,129 @@
+"""Every message survives the wire; bad frames are refused the way DESIGN.md says."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import typing
+
+import msgspec
+import pytest
+
+from agent.protocol import messages as m
+from agent.protocol.framing import (
+    MAX_FRAME,
+    FrameTooLarge,
+    encode,
+    read_frame,
+    request_decoder,
+    salvage_id,
+    to_client_decoder,
+)
+
+CHAT = m.ChatMessage(
+    id="1", platform="twitch", author="viewer", text="hi [b]x[/b]", ts=1.5, badges=["vip"]
+)
+ACTION = m.Action(id="a1", kind="say", detail="hello", source="control", state="queued", ts=2.0)
+HEALTH = m.ServiceHealth("obs", "down", "refused", since=3.0, restarts=2)
+SNAPSHOT = m.Snapshot(
+    agent_name="airi",
+    agent_version="0.1.0",
+    pid=42,
+    started_at=1.0,
+    mode="autonomous",
+    seq=7,
+    chat=[CHAT],
+    actions=[ACTION],
+    health=[HEALTH],
+    pad=[m.PadButton("1", "happy")],
+    expression="happy",
+    caption="hello",
+    logs=[m.LogLine(ts=1.0, level="info", logger="airi", message="up")],
+    clients=2,
+)
+
+REQUESTS = [
+    m.Hello(protocol_version=m.PROTOCOL_VERSION, client_name="tui", token="t", subscribe=False),
+    m.Ping(id=1),
+    m.GetSnapshot(id=2),
+    m.Say(text="hello chat", id=3),
+    m.TriggerExpression(name="happy", id=4),
+]
+TO_CLIENT = [
+    m.Welcome(id=0, agent_version="0.1.0", protocol_version=1, snapshot=SNAPSHOT),
+    m.Ok(id=5, detail="a1"),
+    m.Ok(id=6, snapshot=SNAPSHOT),
+    m.Err(id=7, code="bad_request", message="nope"),
+    m.ChatReceived(message=CHAT, seq=1),
+    m.ActionQueued(action=ACTION, seq=2),
+    m.ActionUpdated(action=ACTION, seq=3),
+    m.ExpressionChanged(name="happy", source="pad", seq=4),
+    m.CaptionShown(text="hello", seq=5),
+    m.HealthChanged(health=HEALTH, seq=6),
+    m.LogRecorded(line=m.LogLine(ts=1.0, level="warning", logger="x", message="y"), seq=7),
+    m.ClientsChanged(count=3, seq=8),
+    m.AgentStopping(reason="SIGTERM", seq=9),
+    m.Gap(missed=10, snapshot=SNAPSHOT, seq=10),
+]
+
+
+def test_the_lists_above_cover_every_message_type() -> None:
+    assert {type(x) for x in REQUESTS} == set(typing.get_args(m.Request))
+    assert {type(x) for x in TO_CLIENT} == set(typing.get_args(m.ToClient))
+
+
+@pytest.mark.parametrize("message", REQUESTS, ids=lambda x: type(x).__name__)
+def test_requests_round_trip(message: m.Request) -> None:
+    frame = encode(message)
+    assert struct.unpack(">I", frame[:4])[0] == len(frame) - 4
+    assert request_decoder.decode(frame[4:]) == message
+
+
+@pytest.mark.parametrize("message", TO_CLIENT, ids=lambda x: type(x).__name__)
+def test_replies_and_events_round_trip(message: m.ToClient) -> None:
+    assert to_client_decoder.decode(encode(message)[4:]) == message
+
+
+def test_unknown_tag_is_rejected_with_a_readable_reason() -> None:
+    body = msgspec.msgpack.encode({"type": "FormatDisk", "id": 9})
+    with pytest.raises(msgspec.ValidationError, match="FormatDisk"):
+        request_decoder.decode(body)
+    assert salvage_id(body) == 9
+
+
+def test_wrong_field_type_is_rejected() -> None:
+    body = msgspec.msgpack.encode({"type": "Say", "id": 3, "text": 12})
+    with pytest.raises(msgspec.ValidationError, match="text"):
+        request_decoder.decode(body)
+
+
+def test_encoding_an_oversized_message_refuses() -> None:
+    with pytest.raises(FrameTooLarge):
+        encode(m.Say(text="x" * (MAX_FRAME + 1)))
+
+
+async def _reader(data: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
+
+
+async def test_truncated_frame_is_an_incomplete_read() -> None:
+    frame = encode(m.Ping(id=1))
+    with pytest.raises(asyncio.IncompleteReadError):
+        await read_frame(await _reader(frame[:-1]))
+    with pytest.raises(asyncio.IncompleteReadError):
+        await read_frame(await _reader(frame[:2]))
+
+
+async def test_oversized_header_is_refused_before_reading_the_body() -> None:
+    reader = await _reader(struct.pack(">I", MAX_FRAME + 1))
+    with pytest.raises(FrameTooLarge):
+        await read_frame(reader)
+
+
+async def test_frames_read_back_in_order() -> None:
+    reader = await _reader(b"".join(encode(x) for x in REQUESTS))
+    got = [request_decoder.decode(await read_frame(reader)) for _ in REQUESTS]
+    assert got == REQUESTS
