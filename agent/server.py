@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import msgspec
 
@@ -225,8 +226,7 @@ class Session:
         try:
             request = request_decoder.decode(body)
         except msgspec.ValidationError as exc:
-            code: ErrorCode = "unknown_request" if "tag" in str(exc) else "bad_request"
-            self.reply(Err(id=salvage_id(body), code=code, message=str(exc)))
+            self.reply(_invalid(salvage_id(body), exc))
             return
         except msgspec.DecodeError as exc:
             self.reply(Err(id=0, code="bad_request", message=f"not a msgpack message: {exc}"))
@@ -329,6 +329,15 @@ class ControlServer:
         for server in self._servers:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
+
+
+def _invalid(request_id: int, exc: msgspec.ValidationError) -> Err:
+    reason = str(exc)
+    if reason.endswith("`$.type`"):
+        known = ", ".join(t.__name__ for t in get_args(Request) if t is not Hello)
+        kind = reason.split("'")[1] if "'" in reason else "?"
+        return Err(id=request_id, code="unknown_request", message=f"unknown request {kind!r} (known: {known})")
+    return Err(id=request_id, code="bad_request", message=f"malformed request: {reason}")
 
 
 def _peer_uid(writer: asyncio.StreamWriter) -> int | None:

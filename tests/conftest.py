@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +17,7 @@ import tomli_w
 
 from agent.config import parse_config
 from agent.daemon import Agent
-from agent.protocol import Connection, Endpoint
+from agent.protocol import PROTOCOL_VERSION, Endpoint, Hello, encode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +33,20 @@ def private_env(tmp_path: Path) -> dict[str, str]:
         env[f"XDG_{name}_HOME" if name != "RUNTIME" else "XDG_RUNTIME_DIR"] = str(path)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def answers(path: Path) -> bool:
+    """True when an agent at ``path`` completes a handshake (blocking; usable anywhere)."""
+    hello = encode(Hello(protocol_version=PROTOCOL_VERSION, client_name="probe", subscribe=False))
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(1.0)
+            sock.connect(str(path))
+            sock.sendall(hello)
+            header = sock.recv(4)
+    except OSError:
+        return False
+    return len(header) == 4
 
 
 @dataclass
@@ -76,18 +90,10 @@ class AgentProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"agent exited early:\n{self.log_path.read_text()}")
-            if self.socket.exists() and asyncio.run(self._answers()):
+            if self.socket.exists() and answers(self.socket):
                 return
             time.sleep(0.05)
         raise AssertionError(f"agent did not come up:\n{self.log_path.read_text()}")
-
-    async def _answers(self) -> bool:
-        try:
-            connection = await Connection.open(self.endpoint, "probe", subscribe=False, timeout=1)
-        except (OSError, TimeoutError, asyncio.IncompleteReadError):
-            return False
-        await connection.close()
-        return True
 
     def signal(self, sig: int) -> int:
         assert self.proc is not None

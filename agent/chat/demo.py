@@ -77,7 +77,7 @@ class DemoChat:
     async def _burst(self) -> None:
         for _ in range(self.rng.randint(3, 6)):
             self.deliver(self.message(self.rng.choice(BURST)))
-            await asyncio.sleep(self.rng.uniform(0.02, 0.2))
+            await asyncio.sleep(self.rng.expovariate(self.per_second * 5))
 
     def message(self, text: str) -> ChatMessage:
         author, badges = self.rng.choice(VIEWERS)
