@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -120,7 +120,9 @@ class Store:
         self._chat, self._actions = [], {}
         await self._run(lambda: self._write(chat, actions))
 
-    def _write(self, chat: list[tuple[object, ...]], actions: list[tuple[object, ...]]) -> None:
+    def _write(
+        self, chat: Sequence[tuple[object, ...]], actions: Sequence[tuple[object, ...]]
+    ) -> None:
         db = self._require()
         db.execute("BEGIN")
         db.executemany(
