@@ -73,7 +73,7 @@ class StoreSection(_Section):
 
     path: Annotated[str, _doc("Database file. Empty: $XDG_STATE_HOME/airi/airi.sqlite3.")] = ""
     chat_history: Annotated[
-        int, Meta(ge=0, le=5000, description="Chat lines kept in the snapshot a TUI draws from.")
+        int, Meta(ge=0, le=2000, description="Chat lines kept in the snapshot a TUI draws from.")
     ] = 200
 
 

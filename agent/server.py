@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import get_args
 
 import msgspec
+from msgspec.structs import replace
 
 from agent.bus import Bus
 from agent.protocol.framing import FrameTooLarge, encode, read_frame, request_decoder, salvage_id
@@ -32,9 +33,11 @@ from agent.protocol.messages import (
     ErrorCode,
     Gap,
     Hello,
+    Ok,
     Reply,
     Request,
     Snapshot,
+    ToClient,
     Welcome,
 )
 
@@ -90,7 +93,10 @@ class Session:
         self._wake.set()
 
     def reply(self, message: Reply) -> None:
-        frame = encode(message)
+        if isinstance(message, Ok) and message.snapshot is not None:
+            frame = encode_fitting(lambda s: replace(message, snapshot=s), message.snapshot)
+        else:
+            frame = encode(message)
         if not (self._draining or self._replies or self._events or self._missed):
             self._writer.write(frame)  # idle: answer at once instead of waking the writer
             return
@@ -141,7 +147,9 @@ class Session:
             self._events.clear()
             self._missed = 0
             snapshot = self.server.snapshot()
-            parts.append(encode(Gap(missed=missed, snapshot=snapshot, seq=snapshot.seq)))
+            parts.append(
+                encode_fitting(lambda s: Gap(missed=missed, snapshot=s, seq=s.seq), snapshot)
+            )
         parts.extend(self._events)
         self._events.clear()
         return b"".join(parts)
@@ -194,14 +202,16 @@ class Session:
         # Attach before taking the snapshot: no event can fall between the two.
         if first.subscribe:
             self.server.bus.attach(self)
-        snapshot = self.server.snapshot()
-        welcome = Welcome(
-            id=first.id,
-            agent_version=snapshot.agent_version,
-            protocol_version=PROTOCOL_VERSION,
-            snapshot=snapshot,
+        welcome = encode_fitting(
+            lambda s: Welcome(
+                id=first.id,
+                agent_version=s.agent_version,
+                protocol_version=PROTOCOL_VERSION,
+                snapshot=s,
+            ),
+            self.server.snapshot(),
         )
-        self._writer.write(encode(welcome))
+        self._writer.write(welcome)
         return first
 
     async def _refuse(self, code: ErrorCode, message: str) -> None:
@@ -331,12 +341,31 @@ class ControlServer:
                 await asyncio.wait_for(server.wait_closed(), 1.0)
 
 
+def encode_fitting(wrap: Callable[[Snapshot], ToClient], snapshot: Snapshot) -> bytes:
+    """Encode a message carrying a snapshot, halving its chat and logs until it fits a frame.
+
+    A long chat history of long lines must never make the agent unable to welcome a client.
+    """
+    while True:
+        try:
+            return encode(wrap(snapshot))
+        except FrameTooLarge:
+            if not snapshot.chat and not snapshot.logs:
+                raise
+            chat, logs = snapshot.chat, snapshot.logs
+            snapshot = replace(snapshot, chat=chat[len(chat) // 2 :], logs=logs[len(logs) // 2 :])
+
+
 def _invalid(request_id: int, exc: msgspec.ValidationError) -> Err:
     reason = str(exc)
     if reason.endswith("`$.type`"):
         known = ", ".join(t.__name__ for t in get_args(Request) if t is not Hello)
         kind = reason.split("'")[1] if "'" in reason else "?"
-        return Err(id=request_id, code="unknown_request", message=f"unknown request {kind!r} (known: {known})")
+        return Err(
+            id=request_id,
+            code="unknown_request",
+            message=f"unknown request {kind!r} (known: {known})",
+        )
     return Err(id=request_id, code="bad_request", message=f"malformed request: {reason}")
 
 
