@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages: libasound2 for python-rtmidi's wheel, espeak-ng for the local voice.
-DEBIAN_PACKAGES := libasound2 espeak-ng
+# Debian packages: libasound2 for python-rtmidi's wheel, espeak-ng for the local voice,
+# tmux for the test that drives `airi up` in a real terminal.
+DEBIAN_PACKAGES := libasound2 espeak-ng tmux
 
 .PHONY: run test bench lint setup system-packages clean
 
