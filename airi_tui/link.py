@@ -1,0 +1,117 @@
+"""The link to the agent: one worker that stays attached and feeds the screen in batches.
+
+Events are read as they come but handed to the screen at most ``BATCH_HZ`` times a second, so
+a chat burst costs one redraw per batch instead of one per line. While the screen is slower
+than the agent, events wait in the connection's bounded queue; when that fills, the agent
+answers with a ``Gap`` and a fresh snapshot, so nothing here grows without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from textual import work
+from textual.notifications import SeverityLevel
+from textual.widget import Widget
+
+from agent.protocol import (
+    AgentError,
+    Attached,
+    Backoff,
+    Connection,
+    ConnectionLost,
+    Detached,
+    Endpoint,
+    client_name,
+    follow,
+    inert,
+)
+from agent.protocol.messages import Request, Say, TriggerExpression
+from airi_tui.messages import EventsArrived, LinkAttached, LinkDetached
+
+BATCH_HZ = 20.0
+
+
+class AgentLink(Widget):
+    """Keeps one session with the agent at ``endpoint`` and reports it with app messages.
+
+    Mount it where the messages should go: ``LinkAttached``, ``LinkDetached`` and
+    ``EventsArrived`` bubble up from here. It draws nothing.
+    """
+
+    DEFAULT_CSS = "AgentLink { display: none; }"
+
+    def __init__(
+        self, endpoint: Endpoint, backoff: Backoff | None = None, batch_hz: float = BATCH_HZ
+    ) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.backoff = backoff
+        self.batch_interval = 1.0 / batch_hz
+        self.connection: Connection | None = None
+        self.detached_because = "not attached yet"
+
+    def on_mount(self) -> None:
+        self.follow_agent()
+
+    @work(exclusive=True, group="link")
+    async def follow_agent(self) -> None:
+        """Attach, pump events, and re-attach after every loss until a fatal refusal."""
+        updates = follow(self.endpoint, client_name("airi-tui"), self.backoff)
+        async with contextlib.aclosing(updates):
+            async for update in updates:
+                match update:
+                    case Attached(connection=connection):
+                        await self._attached(connection)
+                    case Detached(reason=reason, retry_in=retry_in, fatal=fatal):
+                        self.detached_because = reason
+                        self.post_message(LinkDetached(reason, retry_in, fatal))
+
+    async def _attached(self, connection: Connection) -> None:
+        self.connection = connection
+        self.post_message(LinkAttached(connection.welcome))
+        try:
+            await self.pump_events(connection)
+        finally:
+            self.connection = None
+            self.detached_because = connection.close_reason or "the session ended"
+
+    async def pump_events(self, connection: Connection) -> None:
+        """Forward events in batches until the session ends."""
+        async for first in connection.events():
+            self.post_message(EventsArrived([first, *connection.drain_events()]))
+            await asyncio.sleep(self.batch_interval)
+
+    async def send(self, request: Request) -> bool:
+        """Send ``request``; on failure tell the user why it was not done. True if it was."""
+        connection = self.connection
+        what = describe(request)
+        if connection is None:
+            self._warn(f"{what} not sent: {self.detached_because}")
+            return False
+        try:
+            await connection.request(request)
+        except AgentError as exc:
+            self._warn(f"the agent refused {what}: {exc}", severity="error")
+        except ConnectionLost as exc:
+            self._warn(f"{what} not sent: {exc}")
+        except TimeoutError:
+            self._warn(f"{what}: the agent did not answer in time")
+        else:
+            return True
+        return False
+
+    def _warn(self, text: str, severity: SeverityLevel = "warning") -> None:
+        # The text quotes what the user typed and what the agent said: never markup.
+        self.notify(text, severity=severity, markup=False)
+
+
+def describe(request: Request) -> str:
+    """A request in the streamer's words, for notices about it."""
+    match request:
+        case Say(text=text):
+            return f"say \u201c{inert(text, 40)}\u201d"
+        case TriggerExpression(name=name):
+            return f"expression {inert(name, 40)}"
+    return type(request).__name__

@@ -1,0 +1,239 @@
+"""The dashboard: everything one agent is doing, and the controls to steer it.
+
+The screen owns the agent's scalar state as reactives and binds them into its widgets; the
+link's batches are folded here, once per batch, into the widgets' batch methods. While the
+link is down the screen carries the ``-stale`` class: the stylesheet greys the last state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from agent.protocol import Backoff, Endpoint, inert
+from agent.protocol.messages import (
+    ActionQueued,
+    ActionUpdated,
+    AgentStopping,
+    CaptionShown,
+    ChatMessage,
+    ChatReceived,
+    ClientsChanged,
+    Event,
+    ExpressionChanged,
+    Gap,
+    HealthChanged,
+    LogLine,
+    LogRecorded,
+    PadButton,
+    Say,
+    Snapshot,
+    TriggerExpression,
+)
+from airi_tui.link import AgentLink
+from airi_tui.messages import EventsArrived, LinkAttached, LinkDetached
+from airi_tui.widgets.action_table import ActionTable
+from airi_tui.widgets.chat_view import ChatView
+from airi_tui.widgets.expression_pad import ExpressionPad
+from airi_tui.widgets.health_panel import HealthPanel
+from airi_tui.widgets.log_view import LogView
+from airi_tui.widgets.say_box import SayBox
+from airi_tui.widgets.status_bar import LinkState, StatusBar
+
+FATAL_HINT = "not retrying: fix this, then start the control room again"
+
+
+@dataclass
+class _Lines:
+    """Chat and log lines of one batch, written in one go after the batch is folded."""
+
+    chat: list[ChatMessage] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
+
+
+class DashboardScreen(Screen[None]):
+    """The control room for the agent at ``endpoint``."""
+
+    AUTO_FOCUS = ""  # nothing focused: the pad's hotkeys work from the start
+    BINDINGS = [
+        Binding("s,slash", "focus_say", "Say"),
+        Binding("escape", "leave_input", "Leave input", show=False),
+        Binding("ctrl+l", "clear_log", "Clear log"),
+    ]
+
+    agent: reactive[str] = reactive("")
+    link_state: reactive[LinkState] = reactive[LinkState]("attaching")
+    link_detail: reactive[str] = reactive("")
+    clients: reactive[int] = reactive(0)
+    seq: reactive[int] = reactive(0)
+    expression: reactive[str] = reactive("")
+    caption: reactive[str] = reactive("")
+
+    def __init__(self, endpoint: Endpoint, backoff: Backoff | None = None) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.backoff = backoff
+        self._pad_keys: list[str] = []
+        self._stopped_because = ""
+
+    def compose(self) -> ComposeResult:
+        yield AgentLink(self.endpoint, self.backoff)
+        yield StatusBar(id="status").data_bind(
+            DashboardScreen.agent,
+            DashboardScreen.link_state,
+            DashboardScreen.link_detail,
+            DashboardScreen.clients,
+            DashboardScreen.seq,
+            endpoint=self.endpoint.describe(),
+        )
+        with Horizontal(id="upper"):
+            yield ChatView(id="chat")
+            with Vertical(id="stage"):
+                yield ActionTable(id="actions")
+                yield SayBox(id="say").data_bind(DashboardScreen.caption)
+        with Horizontal(id="lower"):
+            yield HealthPanel(id="health")
+            yield ExpressionPad(id="pad").data_bind(active=DashboardScreen.expression)
+            yield LogView(id="log")
+        yield Footer()
+
+    # --- the link -----------------------------------------------------------------------------
+
+    @property
+    def link(self) -> AgentLink:
+        return self.query_one(AgentLink)
+
+    def on_link_attached(self, message: LinkAttached) -> None:
+        self.remove_class("-stale")
+        self.link_state = "attached"
+        self.link_detail = ""
+        self._stopped_because = ""
+        self.redraw(message.welcome.snapshot)
+
+    def on_link_detached(self, message: LinkDetached) -> None:
+        self.add_class("-stale")
+        if message.fatal:
+            self.link_state = "fatal"
+            self.link_detail = f"{message.reason} \u00b7 {FATAL_HINT}"
+            self.notify(
+                self.link_detail,
+                title="cannot attach",
+                severity="error",
+                timeout=3600,
+                markup=False,
+            )
+            return
+        if self.link_state == "stopping":
+            self._stopped_because = self.link_detail
+        reason = message.reason
+        if self._stopped_because:
+            # Keep saying why the agent went away while the retries fail for other reasons.
+            reason = f"the agent stopped ({self._stopped_because}); {reason}"
+        self.link_state = "detached"
+        self.link_detail = f"{reason} \u00b7 retrying in {message.retry_in:.1f} s"
+
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        lines = _Lines()
+        for event in message.events:
+            self._fold(event, lines)
+            self.seq = max(self.seq, event.seq)
+        self.query_one(ChatView).show(lines.chat)
+        self.query_one(LogView).show(lines.logs)
+
+    def _fold(self, event: Event, lines: _Lines) -> None:
+        match event:
+            case ChatReceived(message=chat):
+                lines.chat.append(chat)
+            case LogRecorded(line=line):
+                lines.logs.append(line)
+            case ActionQueued(action=action) | ActionUpdated(action=action):
+                self.query_one(ActionTable).upsert([action])
+            case HealthChanged(health=health):
+                self.query_one(HealthPanel).upsert([health])
+            case ExpressionChanged(name=name):
+                self.expression = name
+            case CaptionShown(text=text):
+                self.caption = text
+            case ClientsChanged(count=count):
+                self.clients = count
+            case AgentStopping(reason=reason):
+                self.link_state = "stopping"
+                self.link_detail = inert(reason)
+            case Gap(snapshot=snapshot):
+                # Lines gathered before the gap are in the fresh snapshot already.
+                lines.chat.clear()
+                lines.logs.clear()
+                self.redraw(snapshot)
+
+    def redraw(self, snapshot: Snapshot) -> None:
+        """Draw everything from a whole-state snapshot (after attaching, or a gap)."""
+        self.query_one(ChatView).reset(snapshot.chat)
+        self.query_one(LogView).reset(snapshot.logs)
+        self.query_one(ActionTable).reset(snapshot.actions)
+        self.query_one(HealthPanel).reset(snapshot.health)
+        self.query_one(ExpressionPad).set_buttons(snapshot.pad)
+        self._bind_pad_keys(snapshot.pad)
+        self.agent = f"{snapshot.agent_name} {snapshot.agent_version}"
+        self.expression = snapshot.expression
+        self.caption = snapshot.caption
+        self.clients = snapshot.clients
+        self.seq = snapshot.seq
+
+    # --- the pad and the say box ----------------------------------------------------------------
+
+    def _bind_pad_keys(self, pad: list[PadButton]) -> None:
+        # The hotkeys come from the agent's config, so they are bound when a snapshot says
+        # what they are. Textual has no public API to rebind a screen at run time; this is
+        # the one place that edits the screen's own binding map.
+        bindings = self._bindings.key_to_bindings
+        for key in self._pad_keys:
+            bindings.pop(key, None)
+        self._pad_keys = []
+        taken = set(bindings) | set(self.app._bindings.key_to_bindings)
+        for index, button in enumerate(pad):
+            key = button.key
+            if key in taken or not key or "," in key or key.strip() != key:
+                continue
+            self._bindings.bind(key, f"fire_pad({index})", show=False)
+            self._pad_keys.append(key)
+            taken.add(key)
+        self.refresh_bindings()
+
+    def action_fire_pad(self, index: int) -> None:
+        """Ask for the expression of the pad's ``index``-th button."""
+        pad = self.query_one(ExpressionPad).pad
+        if 0 <= index < len(pad):
+            self._trigger(pad[index].expression)
+
+    @on(ExpressionPad.Fired)
+    def _pad_fired(self, event: ExpressionPad.Fired) -> None:
+        self._trigger(event.expression)
+
+    def _trigger(self, expression: str) -> None:
+        self.run_worker(self.link.send(TriggerExpression(name=expression)), group="requests")
+
+    @on(SayBox.Said)
+    def _said(self, event: SayBox.Said) -> None:
+        self.run_worker(self._say(event.text), group="requests")
+
+    async def _say(self, text: str) -> None:
+        if await self.link.send(Say(text=text)):
+            self.query_one(SayBox).sent(text)
+
+    # --- keys -------------------------------------------------------------------------------------
+
+    def action_focus_say(self) -> None:
+        self.query_one("#say-input", Input).focus()
+
+    def action_leave_input(self) -> None:
+        self.set_focus(None)
+
+    def action_clear_log(self) -> None:
+        self.query_one(LogView).clear()

@@ -1,0 +1,59 @@
+"""One line saying which agent this is, where it is, and whether the link is up."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from airi_tui.display import plain
+
+LinkState = Literal["attaching", "attached", "stopping", "detached", "fatal"]
+LINK_STATES: tuple[LinkState, ...] = ("attaching", "attached", "stopping", "detached", "fatal")
+
+
+class StatusBar(Widget):
+    """Agent name and version, endpoint, link state, client count and last event seq.
+
+    The link state is also a class (``-attached``, ``-detached``, ``-fatal`` ...) so the
+    stylesheet can make a lost link impossible to miss.
+    """
+
+    agent: reactive[str] = reactive("")
+    endpoint: reactive[str] = reactive("")
+    link_state: reactive[LinkState] = reactive[LinkState]("attaching")
+    link_detail: reactive[str] = reactive("")
+    clients: reactive[int] = reactive(0)
+    seq: reactive[int] = reactive(0)
+
+    def watch_link_state(self, old: LinkState, new: LinkState) -> None:
+        self.remove_class(f"-{old}")
+        self.add_class(f"-{new}")
+
+    def render(self) -> Text:
+        parts = [
+            plain(self.agent or "agent ?", 60),
+            plain(self.endpoint, 120),
+            Text(f"{self.clients} client{'' if self.clients == 1 else 's'}"),
+            Text(f"seq {self.seq}"),
+            self._link_text(),
+        ]
+        line = Text(" \u2502 ").join(parts)
+        line.no_wrap = False  # a long reason wraps onto a second line instead of vanishing
+        return line
+
+    def _link_text(self) -> Text:
+        detail = plain(self.link_detail, 300)
+        match self.link_state:
+            case "attached":
+                return Text("\u25cf attached")
+            case "attaching":
+                return Text("\u25cb attaching\u2026")
+            case "stopping":
+                return Text.assemble("\u25d0 agent stopping: ", detail)
+            case "detached":
+                return Text.assemble("\u25cb detached: ", detail)
+            case "fatal":
+                return Text.assemble("\u2716 cannot attach: ", detail)

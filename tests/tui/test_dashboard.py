@@ -1,0 +1,148 @@
+"""The dashboard against a real in-process agent: chat, pad, say box, actions, health."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from agent.protocol.messages import ChatMessage
+from airi_tui.app import AiriApp
+from airi_tui.widgets.action_table import ActionTable
+from airi_tui.widgets.chat_view import ChatView
+from airi_tui.widgets.expression_pad import ExpressionButton, ExpressionPad
+from airi_tui.widgets.health_panel import HealthPanel
+from airi_tui.widgets.say_box import SayBox
+from airi_tui.widgets.status_bar import StatusBar
+from tests.tui.conftest import StartAgent
+from tests.tui.helpers import flat, on_screen, wait_attached, wait_until
+
+SIZE = (120, 36)
+
+
+def lit_buttons(pad: ExpressionPad) -> list[str]:
+    return [
+        button.expression for button in pad.query(ExpressionButton) if button.has_class("-active")
+    ]
+
+
+async def test_chat_from_the_agent_shows_up(start_agent: StartAgent) -> None:
+    agent = await start_agent()
+    async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
+        await wait_attached(pilot)
+        chat = pilot.app.screen.query_one(ChatView)
+        agent.receive_chat(
+            ChatMessage(id="m1", platform="twitch", author="viewer", text="hi airi", ts=0.0)
+        )
+        await wait_until(pilot, lambda: "viewer: hi airi" in on_screen(chat), "the line shows")
+        assert "00:00:00 viewer: hi airi" in chat.lines
+        assert "DEMO" not in on_screen(chat)
+
+
+async def test_demo_chat_is_labelled_as_demo(start_agent: StartAgent) -> None:
+    agent = await start_agent()
+    async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
+        await wait_attached(pilot)
+        chat = pilot.app.screen.query_one(ChatView)
+        demo = ChatMessage(id="d1", platform="demo", author="pixelfox", text="W", ts=0.0, demo=True)
+        agent.receive_chat(demo)
+        await wait_until(pilot, lambda: "pixelfox" in on_screen(chat), "the demo line shows")
+        shown = on_screen(chat)
+        assert "demo 00:00:00 pixelfox: W" in shown
+        assert "simulated viewers, not real chat" in shown
+        assert "set [twitch] channel in config.toml" in shown
+
+
+async def test_hotkey_lights_the_expression_the_agent_reports(start_agent: StartAgent) -> None:
+    agent = await start_agent()
+    async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
+        screen = await wait_attached(pilot)
+        pad = screen.query_one(ExpressionPad)
+        second = pad.pad[1]
+        assert second.key == "2"
+        await pilot.press("2")
+        await wait_until(pilot, lambda: lit_buttons(pad) == [second.expression], "2 is lit")
+        assert agent.state.expression == second.expression
+
+
+async def test_the_pad_follows_the_agent_not_the_keyboard(start_agent: StartAgent) -> None:
+    agent = await start_agent()
+    async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
+        screen = await wait_attached(pilot)
+        pad = screen.query_one(ExpressionPad)
+        agent.actions.express("sad", "midi")  # another client (a MIDI pad) changes the face
+        await wait_until(pilot, lambda: lit_buttons(pad) == ["sad"], "the pad shows sad")
+
+
+async def test_hotkeys_come_from_the_snapshot(start_agent: StartAgent) -> None:
+    agent = await start_agent(pad={"hotkeys": {"f5": "wink", "x": "angry"}})
+    async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
+        screen = await wait_attached(pilot)
+        pad = screen.query_one(ExpressionPad)
+        assert [(b.key, b.expression) for b in pad.pad] == [("f5", "wink"), ("x", "angry")]
+        await pilot.press("x")
+        await wait_until(pilot, lambda: lit_buttons(pad) == ["angry"], "x lights angry")
+        await pilot.press("2")  # not a hotkey of this agent: nothing is sent
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: lit_buttons(pad) == ["wink"], "f5 lights wink")
+
+
+async def test_clicking_a_pad_button_fires_it(start_agent: StartAgent) -> None:
+    agent = await start_agent()
+    async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
+        screen = await wait_attached(pilot)
+        pad = screen.query_one(ExpressionPad)
+        button = pad.query(ExpressionButton)[2]
+        await wait_until(pilot, lambda: button.region.area > 0, "the button is laid out")
+        await pilot.click(button)
+        third = pad.pad[2].expression
+        await wait_until(pilot, lambda: lit_buttons(pad) == [third], "the clicked one is lit")
+        assert agent.state.expression == third
+
+
+async def test_say_input_queues_a_line_that_becomes_the_caption(start_agent: StartAgent) -> None:
+    agent = await start_agent()
+    async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
+        screen = await wait_attached(pilot)
+        actions = screen.query_one(ActionTable)
+        say_box = screen.query_one(SayBox)
+        await pilot.press("s")
+        field = screen.query_one("#say-input", Input)
+        assert field.has_focus
+        await pilot.press(*"hello chat", "enter")
+        await wait_until(pilot, lambda: "hello chat" in on_screen(actions), "the action is listed")
+        row = on_screen(actions).splitlines()
+        assert any("say" in line and "hello chat" in line and "control" in line for line in row)
+        await wait_until(pilot, lambda: "hello chat" in on_screen(say_box), "the caption shows")
+        assert field.value == ""
+        await pilot.press("escape", "1")  # leaving the input gives the keys back to the pad
+        pad = screen.query_one(ExpressionPad)
+        await wait_until(pilot, lambda: lit_buttons(pad) == [pad.pad[0].expression], "1 fired")
+
+
+async def test_health_shows_how_to_configure_what_is_off(start_agent: StartAgent) -> None:
+    agent = await start_agent()
+    async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
+        screen = await wait_attached(pilot)
+        panel = screen.query_one(HealthPanel)
+        rows = {row.health.name: row for row in panel.query("HealthRow")}
+        twitch = rows["twitch"]
+        assert twitch.has_class("-off")
+        await wait_until(pilot, lambda: twitch.region.area > 0, "the row is laid out")
+        panel.scroll_to_widget(twitch, animate=False)  # the last row: scroll to it
+        await wait_until(pilot, lambda: "twitch off" in on_screen(twitch), "twitch is drawn")
+        assert "set [twitch] channel and client_id in config.toml" in flat(on_screen(twitch))
+        assert rows["control"].has_class("-up")
+        assert list(rows) == sorted(rows)
+
+
+async def test_status_bar_names_agent_endpoint_and_clients(start_agent: StartAgent) -> None:
+    agent = await start_agent()
+    async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
+        screen = await wait_attached(pilot)
+        status = screen.query_one(StatusBar)
+        await wait_until(pilot, lambda: "1 client" in on_screen(status), "one client is counted")
+        shown = on_screen(status)
+        assert "airi 0.1.0" in shown
+        assert agent.endpoint.describe() in shown
+        assert "attached" in shown
+        assert f"seq {screen.seq}" in shown
+        assert screen.seq > 0
