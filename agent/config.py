@@ -205,11 +205,22 @@ def load_config(path: Path | None = None) -> tuple[Config, Path | None]:
     """
     explicit = path is not None
     path = path or default_config_path()
-    if not path.exists():
+    if not _exists(path):
         if explicit:
             raise ConfigError([Problem(str(path), "", "no such file")])
         return Config(), None
     return parse_config(_read_toml(path), str(path)), path
+
+
+def _exists(path: Path) -> bool:
+    # Path.exists() raises for anything but "not found" (EACCES on a parent, ENAMETOOLONG).
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), "", f"cannot be read: {exc.strerror}")]) from None
+    return True
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

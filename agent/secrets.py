@@ -49,7 +49,7 @@ def load_secrets(path: Path | None = None) -> tuple[Secrets, dict[str, str]]:
     path = path or default_secrets_path()
     values: dict[str, str] = {}
     origin: dict[str, str] = {}
-    if path.exists() or explicit:
+    if explicit or not _missing(path):
         for key, value in _read_private_toml(path).items():
             values[key] = value
             origin[key] = str(path)
@@ -60,6 +60,16 @@ def load_secrets(path: Path | None = None) -> tuple[Secrets, dict[str, str]]:
                 origin[field.name] = f"${env}"
                 break
     return msgspec.convert(values, Secrets), origin
+
+
+def _missing(path: Path) -> bool:
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False  # there, but unreadable: _read_private_toml says why
+    return False
 
 
 def _read_private_toml(path: Path) -> dict[str, str]:
