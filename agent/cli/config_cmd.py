@@ -6,6 +6,7 @@ The starter file is generated from the config Structs (docstrings and field desc
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, get_args, get_origin
 
@@ -30,16 +31,8 @@ def init_command(
     from agent.config import default_config_path
 
     path = path or default_config_path()
-    if path.is_dir():
-        _fail(f"{path} is a directory: give the path of the file to write, e.g. {path}/config.toml")
-    if path.exists() and not force:
-        _fail(
-            f"{path} already exists: not overwriting it. Check it with "
-            f"`airi config check {path}`, or add --force to replace it with the defaults."
-        )
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.write_text(starter_config(), encoding="utf-8")
+        _write_starter(path, force)
     except OSError as exc:
         _fail(f"cannot write {path}: {exc.strerror or exc}")
     typer.echo(f"wrote {path}: every setting is at its default; edit what you need.")
@@ -62,8 +55,7 @@ def check_command(
     except ConfigError as exc:
         problems += exc.problems
         read = file
-    secrets_file = default_secrets_path()
-    problems += _secrets_problems(secrets_file)
+    problems += _secrets_problems()
     if problems:
         for problem in problems:
             typer.echo(str(problem))
@@ -73,8 +65,8 @@ def check_command(
         typer.echo(f"ok: no config file at {default_config_path()}, defaults apply.")
     else:
         typer.echo(f"ok: {read} is valid.")
-    if secrets_file.exists():
-        typer.echo(f"ok: {secrets_file} is private and valid.")
+    if os.path.exists(default_secrets_path()):
+        typer.echo(f"ok: {default_secrets_path()} is private and valid.")
 
 
 @config_app.command("show")
@@ -110,6 +102,18 @@ def show_command(
 
 
 # --- starter file --------------------------------------------------------------------------
+
+
+def _write_starter(path: Path, force: bool) -> None:
+    if path.is_dir():
+        _fail(f"{path} is a directory: give the path of the file to write, e.g. {path}/config.toml")
+    if path.exists() and not force:
+        _fail(
+            f"{path} already exists: not overwriting it. Check it with "
+            f"`airi config check {path}`, or add --force to replace it with the defaults."
+        )
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_text(starter_config(), encoding="utf-8")
 
 
 def starter_config() -> str:
@@ -200,14 +204,12 @@ def _comment(lines: list[str]) -> str:
 # --- secrets -------------------------------------------------------------------------------
 
 
-def _secrets_problems(path: Path) -> list[Problem]:
+def _secrets_problems() -> list[Problem]:
     from agent.config import ConfigError
     from agent.secrets import load_secrets
 
-    if not path.exists():
-        return []
     try:
-        load_secrets(path)
+        load_secrets()  # the default file, when there is one
     except ConfigError as exc:
         return exc.problems
     return []

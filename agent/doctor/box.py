@@ -82,6 +82,10 @@ async def check_socket_dir(setup: Setup) -> Finding:
         info = path.stat()
     except FileNotFoundError:
         return Finding(name, "ok", f"{path} does not exist yet: created on first start")
+    except OSError as exc:
+        return Finding(
+            name, "fail", f"{path}: {exc.strerror}", "set [control] socket to a usable path"
+        )
     mode = stat.S_IMODE(info.st_mode)
     if not stat.S_ISDIR(info.st_mode):
         return Finding(

@@ -192,6 +192,15 @@ def test_check_of_a_directory_fails(home: Path) -> None:
     assert f"{home}: is a directory, not a file" in result.output
 
 
+def test_a_path_the_system_refuses_is_reported_not_raised(home: Path) -> None:
+    # Path.exists() raises for errors other than "not found"; even root meets this one.
+    target = home / ("x" * 300)
+    for command in (("config", "check", str(target)), ("config", "init", str(target))):
+        result = airi(*command)
+        assert_clean_exit(result, 1)
+        assert "File name too long" in result.output
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_check_of_an_unreadable_file_fails(home: Path) -> None:
     target = home / "config.toml"
