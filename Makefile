@@ -4,8 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Debian packages: libasound2 for python-rtmidi's wheel, espeak-ng for the local voice,
-# tmux for the test that drives `airi up` in a real terminal.
-DEBIAN_PACKAGES := libasound2 espeak-ng tmux
+# tmux for the test that drives `airi up` in a real terminal, jackd2 for MIDI without hardware.
+DEBIAN_PACKAGES := libasound2 espeak-ng tmux jackd2
 
 .PHONY: run test bench lint setup system-packages clean
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import sqlite3
 import stat
 import struct
+import subprocess
+import sys
 
 import msgspec
 import pytest
