@@ -133,7 +133,7 @@ class MidiSection(_Section):
     """A MIDI pad that fires expressions."""
 
     enabled: Annotated[bool, _doc("Listen to a MIDI input port.")] = False
-    port: Annotated[str, _doc("Input port name (see `airi midi ports`). Empty: the first.")] = ""
+    port: Annotated[str, _doc("Input port name (`airi doctor` lists them). Empty: the first.")] = ""
 
 
 class Config(_Section):

@@ -59,13 +59,22 @@ log = logging.getLogger(__name__)
 STORE_FLUSH_SECONDS = 0.1
 MAX_SAY_CHARS = 500
 
-# Parts of the product that later work switches on; until configured, the control room says
-# how to configure them instead of showing nothing.
+# Parts of the product whose connections are still to be built: the control room says how
+# each is configured, and says plainly when a configured one does not run in this build yet.
 UNCONFIGURED = {
     "twitch": "not configured: set [twitch] channel and client_id in config.toml",
     "obs": "not configured: set [obs] enabled = true (and AIRI_OBS_PASSWORD)",
     "midi": "not configured: set [midi] enabled = true (see `airi doctor` for ports)",
 }
+NOT_BUILT = "configured, but this airi version cannot connect it yet"
+
+
+def _configured(config: Config) -> dict[str, bool]:
+    return {
+        "twitch": bool(config.twitch.channel),
+        "obs": config.obs.enabled,
+        "midi": config.midi.enabled,
+    }
 
 
 class Agent:
@@ -134,8 +143,9 @@ class Agent:
                 self.config.demo_chat.messages_per_minute,
             )
             self.supervisor.start("demo_chat", demo.run)
+        configured = _configured(self.config)
         for name, hint in UNCONFIGURED.items():
-            self.supervisor.report(name, "off", hint)
+            self.supervisor.report(name, "off", NOT_BUILT if configured[name] else hint)
         self.supervisor.report(
             "llm", "off", "autonomous persona: set AIRI_OPENAI_API_KEY to add a model"
         )

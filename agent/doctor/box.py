@@ -165,7 +165,7 @@ async def check_midi(setup: Setup) -> Finding:
             "warn",
             f"no MIDI input ports ({why})",
             "plug in a MIDI pad, or start JACK (`jackd --no-realtime -d "
-            "dummy -r 48000 -p 256`), then `airi midi ports`",
+            "dummy -r 48000 -p 256`), then run `airi doctor` again to list the ports",
         )
     listed = ", ".join(ports)
     if not midi.enabled:
@@ -180,7 +180,7 @@ async def check_midi(setup: Setup) -> Finding:
             "midi",
             "warn",
             f"[midi] port {midi.port!r} is not among {listed}",
-            "set [midi] port to one of them (see `airi midi ports`)",
+            "set [midi] port to one of the ports listed here",
         )
     return Finding("midi", "ok", listed)
 
@@ -205,7 +205,7 @@ async def _probe_midi() -> dict[str, dict[str, list[str] | str]] | Finding:
             "midi",
             "warn",
             f"listing MIDI ports took over {MIDI_PROBE_TIMEOUT:g} s",
-            "airi midi ports   # to see where it hangs",
+            "check that the JACK server answers: `jack_lsp`",
         )
     if process.returncode != 0:
         last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]

@@ -164,7 +164,7 @@ async def check_twitch(setup: Setup) -> Finding:
             "off",
             f"Twitch is off{demo}",
             "set [twitch] channel and client_id in config.toml and "
-            f"{env_names('twitch_client_secret')[0]}, then `airi twitch login`",
+            f"{env_names('twitch_client_secret')[0]}",
         )
     if not twitch.client_id:
         return Finding(

@@ -82,7 +82,7 @@ def test_a_box_with_nothing_configured(home: Path) -> None:
     assert found["obs"]["status"] == "off"
     assert "[obs] enabled = true" in found["obs"]["next_step"]
     assert (
-        found["twitch"]["status"] == "off" and "airi twitch login" in found["twitch"]["next_step"]
+        found["twitch"]["status"] == "off" and "[twitch] channel" in found["twitch"]["next_step"]
     )
     assert found["stt"]["status"] == "off"
     for row in found.values():
