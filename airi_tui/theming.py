@@ -28,6 +28,7 @@ def fallback_variables(theme: Theme) -> dict[str, str]:
     colors = theme.to_color_system().generate()
     return {
         "airi-author": colors["secondary"],
+        "airi-border": colors["panel-lighten-1"],
         "airi-demo": colors["warning"],
         "airi-timestamp": colors["foreground-muted"],
         "airi-stale": colors["foreground-disabled"],

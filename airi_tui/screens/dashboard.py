@@ -34,6 +34,7 @@ from agent.protocol.messages import (
     LogRecorded,
     PadButton,
     Say,
+    ServiceHealth,
     Snapshot,
     TriggerExpression,
 )
@@ -48,6 +49,8 @@ from airi_tui.widgets.say_box import SayBox
 from airi_tui.widgets.status_bar import LinkState, StatusBar
 
 FATAL_HINT = "not retrying: fix this, then start the control room again"
+DEMO_SERVICE = "demo_chat"
+"""The service name under which the agent reports its simulated chat."""
 
 
 @dataclass
@@ -157,6 +160,7 @@ class DashboardScreen(Screen[None]):
                 self.query_one(ActionTable).upsert([action])
             case HealthChanged(health=health):
                 self.query_one(HealthPanel).upsert([health])
+                self._note_demo_chat([health])
             case ExpressionChanged(name=name):
                 self.expression = name
             case CaptionShown(text=text):
@@ -178,6 +182,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(LogView).reset(snapshot.logs)
         self.query_one(ActionTable).reset(snapshot.actions)
         self.query_one(HealthPanel).reset(snapshot.health)
+        self._note_demo_chat(snapshot.health)
         self.query_one(ExpressionPad).set_buttons(snapshot.pad)
         self._bind_pad_keys(snapshot.pad)
         self.agent = f"{snapshot.agent_name} {snapshot.agent_version}"
@@ -185,6 +190,11 @@ class DashboardScreen(Screen[None]):
         self.caption = snapshot.caption
         self.clients = snapshot.clients
         self.seq = snapshot.seq
+
+    def _note_demo_chat(self, healths: list[ServiceHealth]) -> None:
+        # Say "demo" from the moment the simulated chat runs, not only from its first line.
+        if any(h.name == DEMO_SERVICE and h.state in ("starting", "up") for h in healths):
+            self.query_one(ChatView).demo = True
 
     # --- the pad and the say box ----------------------------------------------------------------
 

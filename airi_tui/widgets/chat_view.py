@@ -38,7 +38,7 @@ class ChatView(StyledLog):
     MAX_LINES = 1000
 
     demo: reactive[bool] = reactive(False)
-    """True once a simulated message is shown (until the next redraw from a snapshot)."""
+    """True while simulated chat runs or its lines show (until the next redraw)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(self.MAX_LINES, id=id)

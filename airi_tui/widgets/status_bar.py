@@ -21,10 +21,11 @@ class StatusBar(Widget):
     stylesheet can make a lost link impossible to miss.
     """
 
-    agent: reactive[str] = reactive("")
-    endpoint: reactive[str] = reactive("")
-    link_state: reactive[LinkState] = reactive[LinkState]("attaching")
-    link_detail: reactive[str] = reactive("")
+    # Text changes may change how many lines the bar wraps to: those reactives re-layout.
+    agent: reactive[str] = reactive("", layout=True)
+    endpoint: reactive[str] = reactive("", layout=True)
+    link_state: reactive[LinkState] = reactive[LinkState]("attaching", layout=True)
+    link_detail: reactive[str] = reactive("", layout=True)
     clients: reactive[int] = reactive(0)
     seq: reactive[int] = reactive(0)
 

@@ -146,3 +146,13 @@ async def test_status_bar_names_agent_endpoint_and_clients(start_agent: StartAge
         assert "attached" in shown
         assert f"seq {screen.seq}" in shown
         assert screen.seq > 0
+
+
+async def test_demo_chat_says_so_before_its_first_line(start_agent: StartAgent) -> None:
+    agent = await start_agent(demo_chat={"enabled": "on", "messages_per_minute": 0.001})
+    async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
+        screen = await wait_attached(pilot)
+        chat = screen.query_one(ChatView)
+        await wait_until(pilot, lambda: "DEMO" in on_screen(chat), "the chat says it is demo")
+        assert chat.line_count == 0
+        assert chat.has_class("-demo")
