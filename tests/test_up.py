@@ -87,11 +87,10 @@ def test_airi_up_starts_an_agent_attaches_and_quitting_leaves_it_running(
     airi = Path(sys.executable).with_name("airi")
     terminal.start(f"{airi} up", env)
     screen = terminal.wait_for("● attached")
-    assert "DEMO" in screen  # the simulated chat says what it is
-    terminal.wait_for("demo ")  # and its lines arrive, each labelled
-    status = ctl_status(env)
-    pid = int(status["pid"])  # type: ignore[call-overload]
+    pid = int(ctl_status(env)["pid"])  # type: ignore[call-overload]
     try:
+        assert "DEMO" in screen  # the simulated chat says what it is
+        terminal.wait_for("demo ")  # and its lines arrive, each labelled
         terminal.tmux("send-keys", "2")
         assert _eventually_happy(env)
         terminal.tmux("send-keys", "q")
