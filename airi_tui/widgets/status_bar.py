@@ -35,7 +35,7 @@ class StatusBar(Widget):
 
     def render(self) -> Text:
         parts = [
-            plain(self.agent or "agent ?", 60),
+            plain(self.agent or "no agent seen yet", 60),
             plain(self.endpoint, 120),
             Text(f"{self.clients} client{'' if self.clients == 1 else 's'}"),
             Text(f"seq {self.seq}"),
