@@ -103,8 +103,12 @@ class DemoChatSection(_Section):
         _doc("auto: on only while no real chat platform is configured."),
     ] = "auto"
     messages_per_minute: Annotated[
-        float, Meta(gt=0, le=60000, description="Average chat rate of the simulated viewers.")
+        float, Meta(gt=0, le=600000, description="Average chat rate of the simulated viewers.")
     ] = 30.0
+    pacing: Annotated[
+        Literal["poisson", "steady"],
+        _doc("poisson: a lifelike, bursty chat. steady: an even rate, for load tests."),
+    ] = "poisson"
 
 
 class TuiSection(_Section):

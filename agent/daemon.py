@@ -141,6 +141,7 @@ class Agent:
                 self.receive_chat,
                 self.config.persona.name,
                 self.config.demo_chat.messages_per_minute,
+                steady=self.config.demo_chat.pacing == "steady",
             )
             self.supervisor.start("demo_chat", demo.run)
         configured = _configured(self.config)

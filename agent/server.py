@@ -80,6 +80,7 @@ class Session:
         self._missed = 0
         self._closing = False
         self._draining = False
+        self._flush_scheduled = False
 
     # --- outbound ---------------------------------------------------------------------------
 
@@ -93,18 +94,30 @@ class Session:
         self._wake.set()
 
     def reply(self, message: Reply) -> None:
+        """Queue a reply; replies made in one loop tick leave in one write."""
         if isinstance(message, Ok) and message.snapshot is not None:
             frame = encode_fitting(lambda s: replace(message, snapshot=s), message.snapshot)
         else:
             frame = encode(message)
-        if not (self._draining or self._replies or self._events or self._missed):
-            self._writer.write(frame)  # idle: answer at once instead of waking the writer
-            return
         if len(self._replies) >= MAX_UNREAD_REPLIES:
             self.close_soon("too many unread replies", abort=True)
             return
         self._replies.append(frame)
-        self._wake.set()
+        if self._draining or self._events or self._missed:
+            self._wake.set()  # the writer task owns the socket until it has drained
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_replies)
+
+    def _flush_replies(self) -> None:
+        self._flush_scheduled = False
+        if self._draining or self._closing or not self._replies:
+            self._wake.set()
+            return
+        self._writer.write(b"".join(self._replies))
+        self._replies.clear()
+        if self._writer.transport.get_write_buffer_size() > 0:
+            self._wake.set()  # the kernel did not take it all: let the writer drain it
 
     def close_soon(self, why: str, abort: bool = False) -> None:
         """End the session: flush what is queued (or drop it, with ``abort``) and close."""
@@ -123,6 +136,7 @@ class Session:
             chunk = self._take_chunk()
             if chunk:
                 self._writer.write(chunk)
+            if self._writer.transport.get_write_buffer_size():
                 self._draining = True
                 try:
                     async with asyncio.timeout(stall):

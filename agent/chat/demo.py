@@ -46,6 +46,8 @@ LINES = [
     "that was close",
 ]
 
+STEADY_TICK = 0.005
+
 BURST = ["POG", "POGGERS", "no way", "LETS GO", "clip it!"]
 
 
@@ -58,21 +60,37 @@ class DemoChat:
         ai_name: str,
         per_minute: float,
         rng: random.Random | None = None,
+        steady: bool = False,
     ) -> None:
         self.deliver = deliver
         self.ai_name = ai_name
         self.per_second = per_minute / 60.0
         self.rng = rng or random.Random()
+        self.steady = steady
         self._ids = itertools.count(1)
 
     async def run(self, ctx: ServiceContext) -> None:
         ctx.up("simulated viewers (demo): not real chat; set [twitch] channel to go live")
+        if self.steady:
+            await self._run_steady()
+            return
         while True:
             await asyncio.sleep(self.rng.expovariate(self.per_second))
             if self.rng.random() < 0.03:
                 await self._burst()
             else:
                 self.deliver(self.message(self.rng.choice(LINES).format(ai=self.ai_name)))
+
+    async def _run_steady(self) -> None:
+        """An even rate with no bursts: every tick delivers what is due since the start."""
+        started = time.monotonic()
+        delivered = 0
+        while True:
+            await asyncio.sleep(STEADY_TICK)
+            due = int((time.monotonic() - started) * self.per_second)
+            for _ in range(due - delivered):
+                self.deliver(self.message(self.rng.choice(LINES).format(ai=self.ai_name)))
+            delivered = due
 
     async def _burst(self) -> None:
         for _ in range(self.rng.randint(3, 6)):

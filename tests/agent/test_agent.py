@@ -218,3 +218,21 @@ async def test_a_second_agent_on_the_same_socket_refuses_clearly(
     assert second.returncode == 1
     assert "already running" in second.stderr and "Traceback" not in second.stderr
     assert (await attach(agent_process.endpoint)).welcome  # the first one is unharmed
+
+
+async def test_a_client_that_floods_requests_and_never_reads_is_cut_off(
+    agent_process: AgentProcess,
+) -> None:
+    agent_process.config = {"demo_chat": {"enabled": "off"}, "control": {"client_stall_seconds": 1}}
+    agent_process.start()
+    bystander = await attach(agent_process.endpoint, "bystander")
+    _reader, writer = await raw_session(agent_process.endpoint)
+    flood = encode(m.GetSnapshot(id=1)) * 2000  # each reply is a whole snapshot
+    with pytest.raises(ConnectionError):
+        async with asyncio.timeout(20):
+            while True:  # the agent stops reading us once it cuts us off
+                writer.write(flood)
+                await writer.drain()
+    assert (await bystander.request(m.Ping())).detail == "pong"  # type: ignore[union-attr]
+    await bystander.close()
+    writer.close()
