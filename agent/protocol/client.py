@@ -118,13 +118,16 @@ class Connection:
             raise ConnectionLost(self.close_reason or "the connection is closed")
         request_id = next(self._ids)
         message.id = request_id
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Reply] = loop.create_future()
         self._pending[request_id] = future
+        # A timer on the future is cheaper than asyncio.timeout() on this hot path.
+        expiry = loop.call_later(timeout, _expire, future)
         try:
             self._writer.write(encode(message))
-            async with asyncio.timeout(timeout):
-                reply = await future
+            reply = await future
         finally:
+            expiry.cancel()
             self._pending.pop(request_id, None)
         if isinstance(reply, Err):
             raise AgentError(reply.code, reply.message)
@@ -184,6 +187,11 @@ class Connection:
         if self._events.full():
             self._events.get_nowait()
         self._events.put_nowait(None)
+
+
+def _expire(future: asyncio.Future[Reply]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError("the agent did not answer in time"))
 
 
 def _welcome_or_raise(reply: Any, writer: asyncio.StreamWriter) -> Welcome:
