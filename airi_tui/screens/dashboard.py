@@ -146,9 +146,9 @@ class DashboardScreen(Screen[None]):
         lines = _Lines()
         for event in message.events:
             self._fold(event, lines)
-            self.seq = max(self.seq, event.seq)
         self.query_one(ChatView).show(lines.chat)
         self.query_one(LogView).show(lines.logs)
+        self.seq = max(self.seq, *(event.seq for event in message.events))
 
     def _fold(self, event: Event, lines: _Lines) -> None:
         match event:
@@ -210,6 +210,12 @@ class DashboardScreen(Screen[None]):
         for index, button in enumerate(pad):
             key = button.key
             if key in taken or not key or "," in key or key.strip() != key:
+                self.notify(
+                    f"pad key {key!r} ({button.expression}) is taken by the control room or "
+                    "not a key name: choose another in [pad] hotkeys of the agent's config",
+                    severity="warning",
+                    markup=False,
+                )
                 continue
             self._bindings.bind(key, f"fire_pad({index})", show=False)
             self._pad_keys.append(key)

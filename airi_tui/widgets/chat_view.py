@@ -45,10 +45,10 @@ class ChatView(StyledLog):
 
     def show(self, messages: Iterable[ChatMessage]) -> None:
         """Append messages at the bottom (one write for the whole batch)."""
-        messages = list(messages)
-        if messages:
-            self.write_lines([chat_line(message) for message in messages])
-            self.demo = self.demo or any(message.demo for message in messages)
+        batch = list(messages)
+        if batch:
+            self.write_lines([chat_line(message) for message in batch])
+            self.demo = self.demo or any(message.demo for message in batch)
 
     def reset(self, messages: Iterable[ChatMessage]) -> None:
         """Show exactly these messages, as after attaching."""

@@ -10,6 +10,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 
 from airi_tui.screens.dashboard import DashboardScreen
+from airi_tui.widgets.expression_pad import ExpressionButton, ExpressionPad
 
 
 async def wait_until(
@@ -32,6 +33,12 @@ def on_screen(widget: Widget) -> str:
     x, y, width, height = widget.region
     strips = widget.screen._compositor.render_strips()
     return "\n".join(strip.crop(x, x + width).text for strip in strips[y : y + height])
+
+
+def lit_buttons(pad: ExpressionPad) -> list[str]:
+    """The expressions whose pad buttons are lit (the agent's reported expression)."""
+    buttons = pad.query(ExpressionButton)
+    return [button.expression for button in buttons if button.has_class("-active")]
 
 
 def flat(text: str) -> str:

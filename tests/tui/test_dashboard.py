@@ -23,15 +23,16 @@ from airi_tui.widgets.log_view import LogView
 from airi_tui.widgets.say_box import SayBox
 from airi_tui.widgets.status_bar import StatusBar
 from tests.tui.conftest import StartAgent
-from tests.tui.helpers import dashboard, flat, on_screen, wait_attached, wait_until
+from tests.tui.helpers import (
+    dashboard,
+    flat,
+    lit_buttons,
+    on_screen,
+    wait_attached,
+    wait_until,
+)
 
 SIZE = (120, 36)
-
-
-def lit_buttons(pad: ExpressionPad) -> list[str]:
-    return [
-        button.expression for button in pad.query(ExpressionButton) if button.has_class("-active")
-    ]
 
 
 async def test_chat_from_the_agent_shows_up(start_agent: StartAgent) -> None:

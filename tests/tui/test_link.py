@@ -16,7 +16,7 @@ from airi_tui.widgets.chat_view import ChatView
 from airi_tui.widgets.expression_pad import ExpressionButton, ExpressionPad
 from airi_tui.widgets.status_bar import StatusBar
 from tests.tui.conftest import StartAgent
-from tests.tui.helpers import flat, on_screen, wait_attached, wait_until
+from tests.tui.helpers import flat, lit_buttons, on_screen, wait_attached, wait_until
 
 SIZE = (160, 36)
 
@@ -130,3 +130,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_a_restarted_agent_with_other_hotkeys_rebinds_the_pad(
+    start_agent: StartAgent,
+) -> None:
+    agent = await start_agent()
+    async with AiriApp(agent.endpoint).run_test(size=SIZE, notifications=True) as pilot:
+        screen = await wait_attached(pilot)
+        pad = screen.query_one(ExpressionPad)
+        await agent.stop("new config")
+        await wait_until(pilot, lambda: screen.link_state == "detached", "the link is down")
+        second = await start_agent(pad={"hotkeys": {"x": "angry", "q": "wink"}})
+        await wait_until(pilot, lambda: len(pad.query(ExpressionButton)) == 2, "two buttons")
+        taken = "pad key 'q' (wink) is taken by the control room"
+        await wait_until(pilot, lambda: taken in notices(pilot.app), "the clash is reported")
+        await pilot.press("1")  # no longer a hotkey: nothing is sent
+        await pilot.press("x")
+        await wait_until(pilot, lambda: second.state.expression == "angry", "x fired angry")
+        await wait_until(pilot, lambda: lit_buttons(pad) == ["angry"], "angry is lit")
+        actions = [a for a in second.state.actions.values() if a.kind == "expression"]
+        assert [a.detail for a in actions] == ["angry"]  # "1" sent nothing
+        await pilot.press("q")  # still quit, not wink
+        await wait_until(pilot, lambda: not pilot.app.is_running, "the app quit")
+        assert second.state.expression == "angry"
