@@ -9,7 +9,6 @@ Bad arguments end with a one-line reason and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from agent.protocol import Endpoint, default_socket_path
@@ -73,4 +72,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

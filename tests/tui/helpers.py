@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from textual.app import App
 from textual.pilot import Pilot
@@ -14,7 +15,7 @@ from airi_tui.widgets.expression_pad import ExpressionButton, ExpressionPad
 
 
 async def wait_until(
-    pilot: Pilot[object], condition: Callable[[], object], what: str, timeout: float = 5.0
+    pilot: Pilot[Any], condition: Callable[[], object], what: str, timeout: float = 5.0
 ) -> None:
     """Let the app run until ``condition()`` holds; fail saying ``what`` did not happen."""
     deadline = time.monotonic() + timeout
@@ -46,13 +47,13 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def dashboard(app: App[object]) -> DashboardScreen:
+def dashboard(app: App[Any]) -> DashboardScreen:
     screen = app.screen
     assert isinstance(screen, DashboardScreen)
     return screen
 
 
-async def wait_attached(pilot: Pilot[object]) -> DashboardScreen:
+async def wait_attached(pilot: Pilot[Any]) -> DashboardScreen:
     screen = dashboard(pilot.app)
     await wait_until(pilot, lambda: screen.link_state == "attached", "the link is attached")
     return screen

@@ -12,13 +12,13 @@ from textual.message import Message
 from textual.widgets import Input
 
 from agent.protocol import Connection, Endpoint
-from agent.protocol.messages import Action, ChatMessage, Gap, Ping
+from agent.protocol.messages import Action, ChatMessage, Gap, Ok, Ping
 from airi_tui.app import AiriApp
 from airi_tui.messages import EventsArrived
 from airi_tui.widgets.action_table import ActionTable
 from airi_tui.widgets.chat_view import ChatView
 from airi_tui.widgets.expression_pad import ExpressionButton, ExpressionPad
-from airi_tui.widgets.health_panel import HealthPanel
+from airi_tui.widgets.health_panel import HealthPanel, HealthRow
 from airi_tui.widgets.log_view import LogView
 from airi_tui.widgets.say_box import SayBox
 from airi_tui.widgets.status_bar import StatusBar
@@ -135,7 +135,7 @@ async def test_health_shows_how_to_configure_what_is_off(start_agent: StartAgent
     async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
         screen = await wait_attached(pilot)
         panel = screen.query_one(HealthPanel)
-        rows = {row.health.name: row for row in panel.query("HealthRow")}
+        rows = {row.health.name: row for row in panel.query(HealthRow)}
         twitch = rows["twitch"]
         assert twitch.has_class("-off")
         await wait_until(pilot, lambda: twitch.region.area > 0, "the row is laid out")
@@ -246,7 +246,12 @@ async def test_quitting_detaches_and_leaves_the_agent_running(start_agent: Start
             break
         await asyncio.sleep(0.02)
     assert agent.server.client_count == 0
-    reply = await (await Connection.open(agent.endpoint, "probe", subscribe=False)).request(Ping())
+    probe = await Connection.open(agent.endpoint, "probe", subscribe=False)
+    try:
+        reply = await probe.request(Ping())
+    finally:
+        await probe.close()
+    assert isinstance(reply, Ok)
     assert reply.detail == "pong"  # the agent is still serving
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
 from textual.app import App, ComposeResult
+from textual.widgets import Input
 from textual.widgets._toast import Toast
 
 from agent.protocol import Endpoint
@@ -16,12 +18,12 @@ from airi_tui.widgets.chat_view import ChatView
 from airi_tui.widgets.expression_pad import ExpressionButton, ExpressionPad
 from airi_tui.widgets.status_bar import StatusBar
 from tests.tui.conftest import StartAgent
-from tests.tui.helpers import flat, lit_buttons, on_screen, wait_attached, wait_until
+from tests.tui.helpers import dashboard, flat, lit_buttons, on_screen, wait_attached, wait_until
 
 SIZE = (160, 36)
 
 
-def notices(app: AiriApp) -> str:
+def notices(app: App[Any]) -> str:
     """The text of every notification toast on screen (``run_test(notifications=True)``)."""
     return " ".join(flat(on_screen(toast)) for toast in app.screen.query(Toast))
 
@@ -91,7 +93,7 @@ async def test_requests_while_detached_are_not_sent_and_say_so(start_agent: Star
         assert f"expression {pad.pad[1].expression} not sent" in notices(pilot.app)
         await pilot.press("s", *"anyone there?", "enter")
         await wait_until(pilot, lambda: "anyone there?" in notices(pilot.app), "a say notice")
-        assert screen.query_one("#say-input").value == "anyone there?"  # kept for a retry
+        assert screen.query_one("#say-input", Input).value == "anyone there?"  # kept for a retry
         assert not [b for b in pad.query(ExpressionButton) if b.has_class("-active")]
         assert pilot.app.is_running
 
@@ -102,7 +104,7 @@ async def test_a_refusal_is_fatal_shown_and_not_retried(start_agent: StartAgent)
     wrong = Endpoint(host="127.0.0.1", port=port, token="not-the-token")
     async with AiriApp(wrong).run_test(size=SIZE, notifications=True) as pilot:
         app = pilot.app
-        screen = app.screen
+        screen = dashboard(app)
         await wait_until(pilot, lambda: screen.link_state == "fatal", "the refusal is fatal")
         status = screen.query_one(StatusBar)
         assert status.has_class("-fatal")
