@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
-from typing import cast
 
 from textual import work
 from textual.notifications import SeverityLevel
@@ -25,7 +23,6 @@ from agent.protocol import (
     ConnectionLost,
     Detached,
     Endpoint,
-    LinkUpdate,
     client_name,
     follow,
     inert,
@@ -61,12 +58,9 @@ class AgentLink(Widget):
     @work(exclusive=True, group="link")
     async def follow_agent(self) -> None:
         """Attach, pump events, and re-attach after every loss until a fatal refusal."""
-        # follow() is an async generator (typed as an iterator): closing it on cancel runs
-        # its finally, which closes the session instead of leaving it to the GC.
-        updates = cast(
-            AsyncGenerator[LinkUpdate, None],
-            follow(self.endpoint, client_name("airi-tui"), self.backoff),
-        )
+        # Closing the generator on cancel runs its finally, which closes the session
+        # instead of leaving it to the garbage collector.
+        updates = follow(self.endpoint, client_name("airi-tui"), self.backoff)
         async with contextlib.aclosing(updates):
             async for update in updates:
                 match update:

@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,7 +251,7 @@ LinkUpdate = Attached | Detached
 
 async def follow(
     endpoint: Endpoint, client_name: str, backoff: Backoff | None = None
-) -> AsyncIterator[LinkUpdate]:
+) -> AsyncGenerator[LinkUpdate, None]:
     """Attach, report, and re-attach forever: yields Attached / Detached as the link changes.
 
     The caller reads events from ``Attached.connection`` until they end, then resumes this
