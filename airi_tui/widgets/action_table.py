@@ -13,7 +13,8 @@ from textual.widgets import DataTable
 from agent.protocol.messages import Action
 from airi_tui.display import clock, plain
 
-COLUMNS = ("time", "kind", "detail", "source", "state")
+# The free-length detail goes last, so time, state and kind stay visible in a narrow pane.
+COLUMNS = ("time", "state", "kind", "source", "detail")
 STATES = ("queued", "running", "done", "failed", "skipped")
 
 
@@ -77,7 +78,7 @@ class ActionTable(DataTable[Text]):
             detail.append_text(plain(f" ({action.error})", 80))
         state = Text(action.state, style=self._state_style(action.state))
         kind, source = plain(action.kind, 16), plain(action.source, 24)
-        return [Text(clock(action.ts)), kind, detail, source, state]
+        return [Text(clock(action.ts)), state, kind, source, detail]
 
     def _state_style(self, state: str) -> Style:
         component = f"action-table--{state}"

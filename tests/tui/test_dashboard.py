@@ -220,7 +220,7 @@ async def test_the_action_list_is_bounded() -> None:
         table.upsert(Action(f"a{n}", "say", str(n), "test", "done", 0.0) for n in range(250))
         await pilot.pause()
         assert table.row_count == ActionTable.MAX_ROWS
-        assert table.get_row_at(0)[2].plain == "50"  # the oldest went first
+        assert table.get_row_at(0)[-1].plain == "50"  # the oldest went first
 
 
 async def test_ctrl_l_clears_the_log(start_agent: StartAgent, caplog: LogCaptureFixture) -> None:
