@@ -106,6 +106,17 @@ class AgentProcess:
 
 
 @pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This process's XDG dirs under tmp_path, with no keys from the developer's environment."""
+    for name, value in private_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    for name in list(os.environ):
+        if name.startswith("AIRI_") or name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+@pytest.fixture
 def agent_process(tmp_path: Path) -> Iterator[AgentProcess]:
     process = AgentProcess(tmp_path, {"demo_chat": {"enabled": "off"}})
     yield process

@@ -16,20 +16,10 @@ from typer.testing import CliRunner, Result
 from agent.cli import app
 from agent.config import Config, parse_config
 from agent.secrets import Secrets
-from tests.conftest import ROOT, private_env
+from tests.conftest import ROOT
 
 SECRET = "sk-test-0123456789abcdef"
 
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Private XDG dirs and no keys from the developer's environment."""
-    for name, value in private_env(tmp_path).items():
-        monkeypatch.setenv(name, value)
-    for name in list(os.environ):
-        if name.startswith("AIRI_") or name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
-            monkeypatch.delenv(name)
-    return tmp_path
 
 
 def airi(*args: str) -> Result:

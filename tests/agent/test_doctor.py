@@ -19,7 +19,7 @@ from typer.testing import CliRunner, Result
 from agent import __version__
 from agent.cli import app
 from agent.doctor import Finding, Setup, _guarded, load_setup, run_checks
-from tests.conftest import AgentProcess, private_env
+from tests.conftest import AgentProcess
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,16 +29,6 @@ CHECK_NAMES = [
     "midi", "obs", "llm keys", "twitch", "stt",
 ]  # fmt: skip
 
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """XDG config/state/runtime dirs under tmp_path (as conftest's agents use); no keys."""
-    for name, value in private_env(tmp_path).items():
-        monkeypatch.setenv(name, value)
-    for name in list(os.environ):
-        if name.startswith("AIRI_") or name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
-            monkeypatch.delenv(name)
-    return tmp_path
 
 
 def doctor(*args: str) -> Result:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from agent.config import ConfigError
 from agent.secrets import default_secrets_path, env_names, load_secrets, redact, secret_values
-from tests.conftest import private_env
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name, value in private_env(tmp_path).items():
-        monkeypatch.setenv(name, value)
-    for name in list(os.environ):
-        if name.startswith("AIRI_") or name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
-            monkeypatch.delenv(name)
-    return tmp_path
 
 
 def write_secrets(text: str, mode: int = 0o600) -> Path:
