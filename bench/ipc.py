@@ -1,20 +1,23 @@
-"""IPC benchmark of the agent: request round trip, event fan-out, start time and idle memory.
+"""IPC benchmark of the agent: event fan-out, request round trip, start time and idle memory.
 
 Every figure is set against a baseline measured in the same run, on the same event loop:
 
+- Fan-out (the main figure): an agent whose demo chat makes ``CHAT_RATE`` ChatReceived events
+  a second (steady pacing, through the real path: bus, state, store, every client's socket),
+  with three real ``Connection`` clients attached, then none; against a bare server sending
+  pre-encoded frames of the same sizes on the same 5 ms tick. Each client checks it got every
+  event published in the window, with no hole in ``seq`` and no Gap (see ``bench.fanout``).
+  Requests + fan-out: the same event rate driven by pipelined ``TriggerExpression`` requests.
 - Round trip: ``Connection.request(Ping())`` through a real ``airi agent`` process, against a
   bare length-prefixed echo server (``bench.bare``) driven by the same framing code
   (``encode``/``read_frame``). A raw-framing client on the agent too separates the agent's own
   cost from the client's. Samples alternate in blocks so the machine's noise hits all three.
-- Fan-out: a driver pipelines ``TriggerExpression`` at a steady rate (each one is published as
-  ActionQueued, ExpressionChanged and ActionUpdated) and three real clients count what arrives.
-  The server's CPU comes from /proc over the window; the baseline is a bare fan-out server fed
-  the same requests that sends equally sized frames.
 - Start: ``Popen`` to the sd_notify ``READY=1`` datagram, against ``python -c pass``; idle RSS
   one second after READY, against the idle bare echo server.
 
-Run from the repository root: ``.venv/bin/python -m bench.ipc``. Exits 0 unless it could not
-measure; PASS/MISS against the targets is for reading.
+Server CPU comes from /proc over each window. Run from the repository root:
+``.venv/bin/python -m bench.ipc``. Exits 0 unless it could not measure; PASS/MISS against the
+targets is for reading.
 """
 
 from __future__ import annotations
@@ -30,22 +33,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.protocol import PROTOCOL_VERSION, Connection, Endpoint, encode, read_frame
-from agent.protocol.framing import to_client_decoder
-from agent.protocol.messages import (
-    ActionQueued,
-    ActionUpdated,
-    Err,
-    ExpressionChanged,
-    Gap,
-    Hello,
-    Ping,
-    TriggerExpression,
+from agent.protocol.messages import Hello, Ping
+from bench.bare import CHAT_RATE
+from bench.fanout import (
+    CLIENTS,
+    EVENTS_PER_TRIGGER,
+    ChatRun,
+    CpuUse,
+    TriggerRun,
+    chat_window,
+    trigger_window,
 )
-from bench.bare import EXPRESSION
 from bench.loop import LOOP_NAME, run
 from bench.processes import (
     AgentProcess,
-    cpu_seconds,
     python_startup_seconds,
     rss_mib,
     start_agent,
@@ -58,14 +59,14 @@ STARTS = 5
 RTT_WARMUP = 500
 RTT_BLOCKS = 30
 RTT_BLOCK = 100
-EVENT_RATE = 10_000.0
-EVENTS_PER_TRIGGER = 3
-FANOUT_CLIENTS = 3
-FANOUT_SECONDS = 5.0
-TICK = 0.005
-"""The driver sends what is due every 5 ms: a steady rate, ~50 events per agent wake-up."""
+CHAT_CONFIG = f"""[demo_chat]
+enabled = "on"
+messages_per_minute = {CHAT_RATE * 60}
+pacing = "steady"
+"""
+CHAT_WARMUP = 1.0
+"""Seconds after READY (or the bare peer's start) before the first chat window."""
 
-COUNTED = (ActionQueued, ExpressionChanged, ActionUpdated)
 Call = Callable[[], Awaitable[object]]
 
 
@@ -164,136 +165,69 @@ def round_trip_rows(samples: dict[str, list[float]]) -> list[Row]:
 # --- fan-out -------------------------------------------------------------------------------
 
 
-@dataclass
-class Subscriber:
-    """An attached client counting the driver's events (and any Gap) as they arrive."""
-
-    connection: Connection
-    received: int = 0
-    gaps: int = 0
-    missed: int = 0
-
-    async def count(self) -> None:
-        async for event in self.connection.events():
-            if isinstance(event, COUNTED):
-                self.received += 1
-            elif isinstance(event, Gap):
-                self.gaps += 1
-                self.missed += event.missed
+def cpu_row(measure: str, agent: float, bare: float) -> Row:
+    return Row(measure, f"{agent:.1%}", f"{bare:.1%} bare", agent / bare if bare > 0 else None)
 
 
-@dataclass
-class FanOut:
-    """What one fan-out run cost the server and what its clients got."""
-
-    cpu: float
-    """Server CPU seconds per second of traffic (1.0 = one core)."""
-    client_cpu: float
-    """The same for this process (driver and clients): near 1.0 means the clients are the limit."""
-    expected: int
-    received: list[int]
-    gaps: int
-    missed: int
-    errors: int
+def by_thread(cpu: CpuUse) -> str:
+    return f"{cpu.main:.1%} | {cpu.store:.1%} | {cpu.other:.1%}"
 
 
-async def send_paced(writer: asyncio.StreamWriter, requests: int, rate: float) -> float:
-    """Send ``requests`` triggers at ``rate`` per second, what is due each tick in one write."""
-    start = time.perf_counter()
-    sent = 0
-    while sent < requests:
-        await asyncio.sleep(TICK)
-        due = min(requests, int((time.perf_counter() - start) * rate))
-        triggers = (TriggerExpression(name=EXPRESSION, id=i) for i in range(sent + 1, due + 1))
-        writer.write(b"".join(map(encode, triggers)))
-        sent = due
-    return time.perf_counter() - start
+def same(counts: list[int]) -> str:
+    """One count when every client got the same, else each client's."""
+    return f"{counts[0]}" if len(set(counts)) == 1 else "|".join(map(str, counts))
 
 
-async def count_errors(reader: asyncio.StreamReader, replies: int) -> int:
-    frames = [to_client_decoder.decode(await read_frame(reader)) for _ in range(replies)]
-    return sum(isinstance(frame, Err) for frame in frames)
+def chat_received(run: ChatRun) -> str:
+    """Events in the window per client, of those published (ChatReceived among them)."""
+    return f"{same(run.received)}/{run.published} x{len(run.received)} ({same(run.chats)})"
 
 
-async def drive(path: str, requests: int) -> tuple[float, int]:
-    """Pipeline the triggers; return the seconds taken to send them and how many failed."""
-    reader, writer = await handshake(path)
-    try:
-        replies = asyncio.create_task(count_errors(reader, requests))
-        elapsed = await send_paced(writer, requests, EVENT_RATE / EVENTS_PER_TRIGGER)
-        async with asyncio.timeout(10):
-            return elapsed, await replies
-    finally:
-        writer.close()
-
-
-async def all_delivered(subscribers: list[Subscriber], expected: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(s.received < expected for s in subscribers):
-        await asyncio.sleep(0.01)
-
-
-async def fan_out(path: str, pid: int, clients: int) -> FanOut:
-    """Drive FANOUT_SECONDS of events through the server at ``path`` to ``clients`` clients."""
-    endpoint = Endpoint(path=path)
-    subscribers = [
-        Subscriber(await Connection.open(endpoint, f"bench-sub-{i}")) for i in range(clients)
+def chat_rows(runs: dict[str, ChatRun]) -> list[Row]:
+    agent, bare = runs[f"agent {CLIENTS}"], runs[f"bare {CLIENTS}"]
+    alone, bare_alone = runs["agent 0"], runs["bare 0"]
+    rate = f"{CHAT_RATE / 1000:g}k ChatReceived/s"
+    rows = [
+        cpu_row(f"fan-out CPU, {rate} to {CLIENTS} clients", agent.cpu.total, bare.cpu.total),
+        Row("  thread: main | store | other", by_thread(agent.cpu), by_thread(bare.cpu)),
+        cpu_row("  same chat rate, no client attached", alone.cpu.total, bare_alone.cpu.total),
+        Row("  thread: main | store | other", by_thread(alone.cpu), by_thread(bare_alone.cpu)),
+        cpu_row(
+            f"  the fan-out itself ({CLIENTS} clients - none)",
+            agent.cpu.total - alone.cpu.total,
+            bare.cpu.total - bare_alone.cpu.total,
+        ),
+        Row("  got/published per client (chat)", chat_received(agent), chat_received(bare)),
+        Row(
+            "  holes in seq | Gap (missed)",
+            f"{agent.holes} | {agent.gaps} ({agent.missed})",
+            f"{bare.holes} | {bare.gaps} ({bare.missed})",
+        ),
+        Row(
+            "  published ev/s, clients | none",
+            f"{agent.rate:,.0f} | {alone.rate:,.0f}",
+            f"{bare.rate:,.0f} | {bare_alone.rate:,.0f}",
+        ),
+        Row("  client CPU (this process)", f"{agent.client_cpu:.1%}", f"{bare.client_cpu:.1%}"),
     ]
-    requests = int(EVENT_RATE / EVENTS_PER_TRIGGER * FANOUT_SECONDS)
-    counting = [asyncio.create_task(s.count()) for s in subscribers]
-    try:
-        await asyncio.sleep(0.3)  # let the attach events (ClientsChanged, logs) pass
-        server_start, own_start = cpu_seconds(pid), time.process_time()
-        elapsed, errors = await drive(path, requests)
-        expected = (requests - errors) * EVENTS_PER_TRIGGER
-        await all_delivered(subscribers, expected, timeout=3.0)
-        server, own = cpu_seconds(pid) - server_start, time.process_time() - own_start
-    finally:
-        for subscriber in subscribers:
-            await subscriber.connection.close()
-    await asyncio.gather(*counting)
-    gaps, missed = sum(s.gaps for s in subscribers), sum(s.missed for s in subscribers)
-    received = [s.received for s in subscribers]
-    return FanOut(server / elapsed, own / elapsed, expected, received, gaps, missed, errors)
+    rows[0].target, rows[0].met = "< 15% core", agent.cpu.total < 0.15
+    return rows
 
 
-async def fan_outs(agent: tuple[str, int], bare: tuple[str, int]) -> dict[str, FanOut]:
-    """The agent and the bare server, alternately, with clients attached and then none."""
-    servers = {"agent": agent, "bare": bare}
-    return {
-        f"{name} {clients}": await fan_out(path, pid, clients)
-        for clients in (FANOUT_CLIENTS, 0)
-        for name, (path, pid) in servers.items()
-    }
+def trigger_rows(agent: TriggerRun, bare: TriggerRun) -> list[Row]:
+    rate = f"{CHAT_RATE / EVENTS_PER_TRIGGER / 1000:.1f}k TriggerExpression/s"
+    return [
+        cpu_row(f"requests + fan-out, {rate} to {CLIENTS}", agent.cpu.total, bare.cpu.total),
+        Row("  events received per client", trigger_delivered(agent), trigger_delivered(bare)),
+    ]
 
 
-def delivered(run: FanOut) -> str:
-    """Events received of those expected, per client, and what went wrong."""
-    counts = set(run.received)
-    got = str(counts.pop()) if len(counts) == 1 else "|".join(map(str, run.received))
+def trigger_delivered(run: TriggerRun) -> str:
     missed = f" ({run.missed} missed)" if run.gaps else ""
     errors = f", {run.errors} Err" if run.errors else ""
-    return f"{got}/{run.expected} x{len(run.received)}, {run.gaps} Gap{missed}{errors}"
-
-
-def cpu_row(measure: str, agent: FanOut, bare: FanOut) -> Row:
-    ratio = agent.cpu / bare.cpu if bare.cpu else None
-    return Row(measure, f"{agent.cpu:.1%}", f"{bare.cpu:.1%} bare", ratio)
-
-
-def fan_out_rows(runs: dict[str, FanOut]) -> list[Row]:
-    agent, bare = runs[f"agent {FANOUT_CLIENTS}"], runs[f"bare {FANOUT_CLIENTS}"]
-    rate = f"{EVENT_RATE / 1000:g}k ev/s to {FANOUT_CLIENTS} clients"
-    rows = [
-        cpu_row(f"fan-out CPU, {rate}", agent, bare),
-        cpu_row("  same requests, no client attached", runs["agent 0"], runs["bare 0"]),
-        Row("  events received per client", delivered(agent), delivered(bare)),
-        Row(
-            "  client-side CPU (this process)", f"{agent.client_cpu:.1%}", f"{bare.client_cpu:.1%}"
-        ),
-    ]
-    rows[0].target, rows[0].met = "< 15% core", agent.cpu < 0.15
-    return rows
+    return (
+        f"{same(run.received)}/{run.expected} x{len(run.received)}, {run.gaps} Gap{missed}{errors}"
+    )
 
 
 # --- start and memory ----------------------------------------------------------------------
@@ -331,8 +265,8 @@ def rss_row(agent_pid: int, bare_pid: int) -> Row:
 # --- the run -------------------------------------------------------------------------------
 
 
-def socket_rows(agent: AgentProcess, tmp: Path) -> list[Row]:
-    """Idle RSS, round trips and fan-out, each against its bare peer."""
+def socket_rows(agent: AgentProcess, tmp: Path) -> tuple[list[Row], list[Row]]:
+    """Idle RSS and round trips, then requests + fan-out, each against its bare peer."""
     echo_path, fanout_path = str(tmp / "echo.sock"), str(tmp / "fanout.sock")
     echo = start_bare("echo", echo_path)
     with stopping(echo):
@@ -341,8 +275,28 @@ def socket_rows(agent: AgentProcess, tmp: Path) -> list[Row]:
         rows += round_trip_rows(run(round_trips(agent.socket, echo_path)))
     bare = start_bare("fanout", fanout_path)
     with stopping(bare):
-        runs = run(fan_outs((agent.socket, agent.proc.pid), (fanout_path, bare.pid)))
-    return rows + fan_out_rows(runs)
+        triggered = run(trigger_window(agent.socket, agent.proc.pid, CLIENTS))
+        bare_triggered = run(trigger_window(fanout_path, bare.pid, CLIENTS))
+    return rows, trigger_rows(triggered, bare_triggered)
+
+
+def chat_runs(tmp: Path) -> dict[str, ChatRun]:
+    """An agent whose demo chat runs at CHAT_RATE, then the bare chat, each alone on the CPU."""
+    home = tmp / "chat"
+    home.mkdir()
+    agent = start_agent(home, CHAT_CONFIG)
+    with stopping(agent.proc):
+        runs = run(chat_windows("agent", agent.socket, agent.proc.pid))
+    bare_path = str(tmp / "chat.sock")
+    bare = start_bare("chat", bare_path)
+    with stopping(bare):
+        runs |= run(chat_windows("bare", bare_path, bare.pid))
+    return runs
+
+
+async def chat_windows(name: str, path: str, pid: int) -> dict[str, ChatRun]:
+    await asyncio.sleep(CHAT_WARMUP)
+    return {f"{name} {clients}": await chat_window(path, pid, clients) for clients in (CLIENTS, 0)}
 
 
 def measure(tmp: Path) -> list[Row]:
@@ -351,8 +305,8 @@ def measure(tmp: Path) -> list[Row]:
     rows = start_rows(home)
     agent = start_agent(home)
     with stopping(agent.proc):
-        rows += socket_rows(agent, tmp)
-    return rows
+        socket, triggered = socket_rows(agent, tmp)
+    return rows + socket + chat_rows(chat_runs(tmp)) + triggered
 
 
 def cells(row: Row) -> list[str]:

@@ -8,6 +8,7 @@ times it from ``Popen`` to its sd_notify ``READY=1``; ``start_bare`` runs a peer
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,10 +53,10 @@ def private_env(home: Path) -> dict[str, str]:
     return env
 
 
-def start_agent(home: Path) -> AgentProcess:
-    """Start ``airi agent`` (demo chat off) and return once it has notified ``READY=1``."""
+def start_agent(home: Path, config_text: str = AGENT_CONFIG) -> AgentProcess:
+    """Start ``airi agent`` (demo chat off unless told) and return once it notified ``READY=1``."""
     config = home / "config.toml"
-    config.write_text(AGENT_CONFIG)
+    config.write_text(config_text)
     env = private_env(home)
     with notify_socket(home / "notify.sock") as notify:
         env["NOTIFY_SOCKET"] = notify.getsockname()
@@ -133,10 +135,46 @@ def python_startup_seconds() -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process (all its threads) so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
+    """User plus system CPU time of a process (all its threads, ended ones too) so far."""
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+
+
+def stat_cpu_seconds(stat: str) -> float:
+    """utime plus stime of a /proc stat line (after the command name, which may hold spaces)."""
+    fields = stat.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, tuple[str, float]]:
+    """User plus system CPU time of each live thread of a process: tid to (name, seconds)."""
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            stat = (task / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended while we looked: its time stays in the process's
+        threads[int(task.name)] = (name, stat_cpu_seconds(stat))
+    return threads
+
+
+@cache
+def thread_names(pid: int) -> dict[int, str]:
+    """Each thread's name: Python's, read once with ``py-spy dump`` if installed, else the OS's.
+
+    Python before 3.14 never sets the OS name (comm), so there the agent's store thread
+    (``airi-store_0``) is ``python``, like the main thread. The dump stops the process for a
+    moment: call this before a measurement, not during one.
+    """
+    names = {tid: name for tid, (name, _) in thread_cpu_seconds(pid).items()}
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if py_spy.exists():
+        dump = subprocess.run(
+            [py_spy, "dump", "-p", str(pid)], capture_output=True, text=True, timeout=10
+        )
+        for tid, name in re.findall(r'^Thread (\d+) \(\w+\): "(.*)"$', dump.stdout, re.M):
+            names[int(tid)] = name
+    return names
 
 
 def rss_mib(pid: int) -> float:
