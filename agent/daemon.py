@@ -17,6 +17,7 @@ from pathlib import Path
 
 from agent import __version__
 from agent.bus import Bus
+from agent.chat.dedupe import RecentIds
 from agent.chat.demo import DemoChat
 from agent.config import Config, hotkeys
 from agent.config import state_dir as default_state_dir
@@ -111,6 +112,7 @@ class Agent:
         )
         self.server.on_clients_changed = lambda n: self.bus.publish(ClientsChanged(count=n))
         self._log_handler: EventStreamHandler | None = None
+        self._seen_chat = RecentIds()
         self._stopped = asyncio.Event()
 
     @property
@@ -127,6 +129,7 @@ class Agent:
         await self.store.open()
         for message in await self.store.recent_chat(self.config.store.chat_history):
             self.state.chat.append(message)
+            self._seen_chat.first_time(message.platform, message.id)
         for action in await self.store.recent_actions(50):
             self.state.keep_action(action)
         self.bus.listen(self.state.apply)
@@ -170,7 +173,12 @@ class Agent:
     # --- inputs -----------------------------------------------------------------------------
 
     def receive_chat(self, message: ChatMessage) -> None:
-        """A chat platform hands a viewer's message in. Its text is made inert first."""
+        """A chat platform hands a viewer's message in. Its text is made inert first.
+
+        A message delivered again (platforms deliver at least once) is dropped.
+        """
+        if not self._seen_chat.first_time(message.platform, message.id):
+            return
         message.author = inert(message.author, 64)
         message.text = inert(message.text)
         self.bus.publish(ChatReceived(message=message))

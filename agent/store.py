@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MIGRATIONS: list[str] = [
-    # 1: the chat log and the action log.
+    # 1: the chat log and the action log. Chat is deduplicated before it is stored (a
+    # unique index would double the cost of every insert during a raid).
     """
     CREATE TABLE chat_log (
         seq INTEGER PRIMARY KEY,
@@ -31,10 +32,8 @@ MIGRATIONS: list[str] = [
         text TEXT NOT NULL,
         ts REAL NOT NULL,
         badges TEXT NOT NULL DEFAULT '',
-        demo INTEGER NOT NULL DEFAULT 0,
-        UNIQUE (platform, message_id)
+        demo INTEGER NOT NULL DEFAULT 0
     );
-    CREATE INDEX chat_log_ts ON chat_log (ts);
     CREATE TABLE action_log (
         seq INTEGER PRIMARY KEY,
         action_id TEXT NOT NULL UNIQUE,
@@ -126,7 +125,7 @@ class Store:
         db = self._require()
         db.execute("BEGIN")
         db.executemany(
-            "INSERT OR IGNORE INTO chat_log (platform, message_id, author, text, ts, badges, demo)"
+            "INSERT INTO chat_log (platform, message_id, author, text, ts, badges, demo)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             chat,
         )

@@ -63,10 +63,11 @@ class DemoChat:
         steady: bool = False,
     ) -> None:
         self.deliver = deliver
-        self.ai_name = ai_name
+        self.lines = [line.format(ai=ai_name) for line in LINES]
         self.per_second = per_minute / 60.0
         self.rng = rng or random.Random()
         self.steady = steady
+        self.per_tick = max(1, int(self.per_second * STEADY_TICK * 2))
         self._ids = itertools.count(1)
 
     async def run(self, ctx: ServiceContext) -> None:
@@ -79,7 +80,7 @@ class DemoChat:
             if self.rng.random() < 0.03:
                 await self._burst()
             else:
-                self.deliver(self.message(self.rng.choice(LINES).format(ai=self.ai_name)))
+                self.deliver(self.message(self.rng.choice(self.lines)))
 
     async def _run_steady(self) -> None:
         """An even rate with no bursts: every tick delivers what is due since the start."""
@@ -88,8 +89,10 @@ class DemoChat:
         while True:
             await asyncio.sleep(STEADY_TICK)
             due = int((time.monotonic() - started) * self.per_second)
-            for _ in range(due - delivered):
-                self.deliver(self.message(self.rng.choice(LINES).format(ai=self.ai_name)))
+            # After a stall, catch up by one tick's worth at most: a long pause must not
+            # come back as a flood larger than any client's queue.
+            for _ in range(min(due - delivered, self.per_tick)):
+                self.deliver(self.message(self.rng.choice(self.lines)))
             delivered = due
 
     async def _burst(self) -> None:

@@ -25,6 +25,9 @@ _INERT = _table()
 
 def inert(text: str, limit: int = 500) -> str:
     """``text`` on one line, with nothing a terminal would execute, cut to ``limit`` chars."""
+    # Every character replaced below is non-printable, so most chat lines skip the translate.
+    if len(text) <= limit and text.isprintable():
+        return text
     clean = text.translate(_INERT)
     if len(clean) > limit:
         return clean[: limit - 1] + "\u2026"

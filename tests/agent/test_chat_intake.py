@@ -1,7 +1,8 @@
-"""A long chat history of long lines never stops the agent from welcoming a client."""
+"""Chat coming in: deduplicated, and never too much for a welcome snapshot."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -33,3 +34,27 @@ async def test_welcome_and_snapshot_fit_a_frame_and_keep_the_newest_chat(tmp_pat
         await conn.close()
     finally:
         await agent.stop()
+
+
+async def test_a_message_delivered_twice_shows_and_is_stored_once(inproc_agent: Agent) -> None:
+    conn = await Connection.open(inproc_agent.endpoint, "dedupe")
+    for text in ("first", "first again", "second"):
+        message_id = "m2" if text == "second" else "m1"
+        inproc_agent.receive_chat(
+            m.ChatMessage(id=message_id, platform="twitch", author="v", text=text, ts=1.0)
+        )
+    inproc_agent.receive_chat(
+        m.ChatMessage(id="m1", platform="demo", author="v", text="other", ts=1)
+    )
+    got = []
+    async with asyncio.timeout(5):
+        async for event in conn.events():
+            if isinstance(event, m.ChatReceived):
+                got.append(event.message.text)
+                if len(got) == 3:
+                    break
+    assert got == ["first", "second", "other"]  # same id on another platform is another message
+    await inproc_agent.store.flush()
+    stored = await inproc_agent.store.recent_chat(10)
+    assert [c.text for c in stored] == ["first", "second", "other"]
+    await conn.close()
