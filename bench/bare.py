@@ -27,7 +27,7 @@ import time
 
 from msgspec.structs import replace
 
-from agent.chat.demo import LINES, STEADY_TICK, DemoChat
+from agent.chat.demo import STEADY_TICK, DemoChat
 from agent.config import PersonaSection
 from agent.protocol import PROTOCOL_VERSION, encode, read_frame
 from agent.protocol.framing import request_decoder
@@ -84,7 +84,7 @@ def chat_frames(count: int = 256) -> list[bytes]:
     demo = DemoChat(lambda message: None, PersonaSection().name, 1.0, random.Random(0))
     frames = []
     for number in range(count):
-        message = demo.message(demo.rng.choice(LINES).format(ai=demo.ai_name))
+        message = demo.message(demo.rng.choice(demo.lines))
         message.id = f"demo-{time.time_ns()}-{10_000 + number}"  # as long as in the agent's run
         frame = encode(ChatReceived(message=message, seq=FIRST_SEQ))
         assert frame.endswith(b"\xce" + FIRST_SEQ.to_bytes(4, "big")), "seq is not last"
