@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets as token_source
 import signal
 import time
 from pathlib import Path
+
+from msgspec.structs import replace
 
 from agent import __version__
 from agent.bus import Bus
@@ -21,7 +22,7 @@ from agent.chat.dedupe import RecentIds
 from agent.chat.demo import DemoChat
 from agent.config import Config, hotkeys
 from agent.config import state_dir as default_state_dir
-from agent.director.actions import ActionRunner, UnknownExpression
+from agent.director.actions import ActionRunner, QueueFull, UnknownExpression
 from agent.logs import EventStreamHandler, attach_event_stream, detach_event_stream
 from agent.protocol.endpoint import Endpoint, default_socket_path
 from agent.protocol.messages import (
@@ -48,16 +49,18 @@ from agent.protocol.messages import (
     TriggerExpression,
 )
 from agent.protocol.text import inert
-from agent.secrets import Secrets, secret_values
+from agent.secrets import Secrets, redact, secret_values
 from agent.server import ControlServer, Limits
+from agent.server.token import load_or_create_token
 from agent.state import AgentState
-from agent.store import Store
+from agent.store import Store, StoreError
 from agent.supervisor import ServiceContext, Supervisor
 from agent.systemd import Notifier
 
 log = logging.getLogger(__name__)
 
 STORE_FLUSH_SECONDS = 0.1
+MAX_RESTORED_ACTIONS = 50
 MAX_SAY_CHARS = 500
 
 # Parts of the product whose connections are still to be built: the control room says how
@@ -108,11 +111,11 @@ class Agent:
             self.socket_path,
             Limits(config.control.client_queue, config.control.client_stall_seconds),
             tcp_port=config.control.tcp_port,
-            token=self._tcp_token() if config.control.tcp_port else "",
         )
         self.server.on_clients_changed = lambda n: self.bus.publish(ClientsChanged(count=n))
         self._log_handler: EventStreamHandler | None = None
         self._seen_chat = RecentIds()
+        self._secret_values = secret_values(self.secrets)
         self._stopped = asyncio.Event()
 
     @property
@@ -125,15 +128,25 @@ class Agent:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store, listen on the socket and start the services."""
+        """Open the store, listen on the socket and start the services.
+
+        If any step fails, what the earlier steps opened is closed again before the error
+        propagates: a failed start leaves no thread, task or socket behind.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self._undo_start()
+            self._stopped.set()  # nothing left for stop() to do
+            raise
+
+    async def _start(self) -> None:
         await self.store.open()
-        for message in await self.store.recent_chat(self.config.store.chat_history):
-            self.state.chat.append(message)
-            self._seen_chat.first_time(message.platform, message.id)
-        for action in await self.store.recent_actions(50):
-            self.state.keep_action(action)
+        await self._restore()
         self.bus.listen(self.state.apply)
         self.bus.listen(self._persist)
+        if self.config.control.tcp_port:
+            self.server.token = self._tcp_token()
         await self.server.start()
         self._attach_log_stream()
         self.supervisor.report("control", "up", f"listening on {self.server.socket_path}")
@@ -147,13 +160,33 @@ class Agent:
                 steady=self.config.demo_chat.pacing == "steady",
             )
             self.supervisor.start("demo_chat", demo.run)
+        self._report_unconfigured()
+        log.info("agent %s %s ready on %s", self.config.agent.name, __version__, self.socket_path)
+
+    async def _restore(self) -> None:
+        """Chat and actions from the store; actions cut short by a crash are marked so."""
+        for message in await self.store.recent_chat(self.config.store.chat_history):
+            self.state.chat.append(message)
+            self._seen_chat.first_time(message.platform, message.id)
+        for action in await self.store.recent_actions(MAX_RESTORED_ACTIONS):
+            if action.state in ("queued", "running"):
+                action = replace(action, state="skipped", error="the agent restarted first")
+                self.store.put_action(action)
+            self.state.keep_action(action)
+
+    def _report_unconfigured(self) -> None:
         configured = _configured(self.config)
         for name, hint in UNCONFIGURED.items():
             self.supervisor.report(name, "off", NOT_BUILT if configured[name] else hint)
         self.supervisor.report(
             "llm", "off", "autonomous persona: set AIRI_OPENAI_API_KEY to add a model"
         )
-        log.info("agent %s %s ready on %s", self.config.agent.name, __version__, self.socket_path)
+
+    async def _undo_start(self) -> None:
+        await self.supervisor.stop()
+        await self.server.close(grace=0.1)
+        await self.store.close()
+        self._detach_log_stream()
 
     async def stop(self, reason: str = "stopped") -> None:
         """Stop intake, tell clients, flush the store, close. Safe to call twice."""
@@ -202,26 +235,39 @@ class Agent:
         )
 
     def _say(self, request_id: int, text: str) -> Reply:
-        line = inert(text.strip(), MAX_SAY_CHARS + 1)
+        text = text.strip()
+        if len(text) > MAX_SAY_CHARS:
+            reason = f"too long: at most {MAX_SAY_CHARS} characters"
+            return Err(id=request_id, code="bad_request", message=reason)
+        line = inert(text, MAX_SAY_CHARS)
         if not line:
-            return Err(
-                id=request_id, code="bad_request", message="nothing to say: the text is empty"
-            )
-        if len(line) > MAX_SAY_CHARS:
-            return Err(
-                id=request_id,
-                code="bad_request",
-                message=f"too long: at most {MAX_SAY_CHARS} characters",
-            )
-        return Ok(id=request_id, detail=self.actions.say(line, "control").id)
+            reason = "nothing to say: the text is empty"
+            return Err(id=request_id, code="bad_request", message=reason)
+        try:
+            action = self.actions.say(line, "control")
+        except QueueFull as exc:
+            return Err(id=request_id, code="failed", message=str(exc))
+        return Ok(id=request_id, detail=action.id)
 
     # --- services ---------------------------------------------------------------------------
 
     async def _flush_store(self, ctx: ServiceContext) -> None:
         ctx.up(str(self.store.path))
+        failing = False
         while True:
             await asyncio.sleep(STORE_FLUSH_SECONDS)
-            await self.store.flush()
+            try:
+                await self.store.flush()
+            except StoreError as exc:
+                if not failing:
+                    log.warning("%s; keeping new rows in memory and retrying", exc)
+                ctx.degraded(f"{exc}; retrying")
+                failing = True
+            else:
+                if failing:
+                    log.info("the store is writable again")
+                    ctx.up(str(self.store.path))
+                failing = False
 
     def _persist(self, event: Event) -> None:
         match event:
@@ -231,6 +277,8 @@ class Agent:
                 self.store.put_action(action)
 
     def _publish_health(self, health: ServiceHealth) -> None:
+        # A crash message may quote a URL or header that holds a key.
+        health.detail = redact(health.detail, self._secret_values)
         self.bus.publish(HealthChanged(health=health))
 
     def _attach_log_stream(self) -> None:
@@ -251,19 +299,9 @@ class Agent:
     def _tcp_token(self) -> str:
         if self.secrets.control_token:
             return self.secrets.control_token
-        path = (
-            Path(self.config.control.token_file)
-            if self.config.control.token_file
-            else self.state_dir / "control.token"
-        )
-        if path.exists():
-            return path.read_text().strip()
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        token = token_source.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(token + "\n")
-        return token
+        control = self.config.control
+        path = Path(control.token_file) if control.token_file else self.state_dir / "control.token"
+        return load_or_create_token(path)
 
 
 def _socket_path(config: Config) -> Path:
@@ -277,8 +315,15 @@ async def serve(agent: Agent) -> None:
     """Run until SIGTERM or SIGINT, keeping systemd informed."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():  # a second Ctrl+C: the streamer wants out now
+            log.warning("second stop signal: exiting without finishing the shutdown")
+            os._exit(1)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     await agent.start()
     agent.notifier.ready(f"serving on {agent.socket_path}")
     watchdog = asyncio.create_task(_keep_systemd_informed(agent), name="watchdog")

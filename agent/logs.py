@@ -35,7 +35,10 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = redact(super().format(record), self.secrets)
         if self.journal:
-            return f"<{_PRIORITY.get(record.levelname, 6)}>{text}"
+            # Every line carries the record's priority: a newline inside a message (a
+            # traceback, or text from a client) cannot forge an entry of its own.
+            priority = f"<{_PRIORITY.get(record.levelname, 6)}>"
+            return "\n".join(priority + line for line in text.splitlines())
         return text
 
 
@@ -54,9 +57,10 @@ class EventStreamHandler(logging.Handler):
         self.secrets = secrets
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = redact(record.getMessage(), self.secrets)
+        message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             message += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
+        message = redact(message, self.secrets)  # after composing: the error may quote a key
         line = LogLine(
             ts=record.created,
             level=record.levelname.lower(),

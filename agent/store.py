@@ -20,6 +20,11 @@ from agent.protocol.messages import Action, ChatMessage
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+MAX_BUFFERED = 100_000
+"""Chat rows kept in memory while the database cannot be written."""
+BUSY_TIMEOUT_MS = 1000
+"""How long a write waits for another process's lock (in the store's thread, not the loop)."""
+
 MIGRATIONS: list[str] = [
     # 1: the chat log and the action log. Chat is deduplicated before it is stored (a
     # unique index would double the cost of every insert during a raid).
@@ -68,11 +73,18 @@ class Store:
         return await self._run(self._open)
 
     def _open(self) -> int:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create {self.path.parent} for the store: {exc.strerror}:"
+                " set [store] path in config.toml"
+            ) from None
         try:
             db = sqlite3.connect(self.path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             version = self._migrate(db)
         except sqlite3.DatabaseError as exc:
             raise StoreError(
@@ -112,30 +124,44 @@ class Store:
         return bool(self._chat or self._actions)
 
     async def flush(self) -> None:
-        """Write the buffered rows in one transaction."""
+        """Write the buffered rows in one transaction.
+
+        On failure (a locked or full disk, say) the rows go back to the buffer for the next
+        try, and StoreError says why; past ``MAX_BUFFERED`` rows the oldest chat is dropped.
+        """
         if not self.dirty:
             return
-        chat, actions = self._chat, list(self._actions.values())
+        chat, actions = self._chat, self._actions
         self._chat, self._actions = [], {}
-        await self._run(lambda: self._write(chat, actions))
+        try:
+            await self._run(lambda: self._write(chat, list(actions.values())))
+        except sqlite3.Error as exc:
+            self._chat = (chat + self._chat)[-MAX_BUFFERED:]
+            self._actions = {**actions, **self._actions}  # newer states win
+            raise StoreError(f"cannot write to {self.path}: {exc}") from None
 
     def _write(
         self, chat: Sequence[tuple[object, ...]], actions: Sequence[tuple[object, ...]]
     ) -> None:
         db = self._require()
         db.execute("BEGIN")
-        db.executemany(
-            "INSERT INTO chat_log (platform, message_id, author, text, ts, badges, demo)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            chat,
-        )
-        db.executemany(
-            "INSERT INTO action_log (action_id, kind, detail, source, state, ts, error)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (action_id) DO UPDATE SET"
-            " state = excluded.state, error = excluded.error",
-            actions,
-        )
-        db.execute("COMMIT")
+        try:
+            db.executemany(
+                "INSERT INTO chat_log (platform, message_id, author, text, ts, badges, demo)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                chat,
+            )
+            db.executemany(
+                "INSERT INTO action_log (action_id, kind, detail, source, state, ts, error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (action_id) DO UPDATE SET"
+                " state = excluded.state, error = excluded.error",
+                actions,
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -178,7 +204,8 @@ class Store:
     async def close(self) -> None:
         """Flush, checkpoint the WAL into the main file, and close."""
         try:
-            await self.flush()
+            if self._db is not None:
+                await self.flush()
             await self._run(self._close)
         finally:
             self._thread.shutdown(wait=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 import msgspec
@@ -17,12 +19,14 @@ from agent.protocol.client import (
     AgentError,
     Attached,
     Connection,
+    ConnectionLost,
     Detached,
     client_name,
     explain,
     follow,
 )
 from agent.protocol.endpoint import Endpoint
+from agent.protocol.framing import FrameTooLarge
 from agent.protocol.messages import (
     ActionQueued,
     ActionUpdated,
@@ -43,7 +47,22 @@ from agent.protocol.text import inert
 
 ctl_app = typer.Typer(help="Control a running agent.", no_args_is_help=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON).")]
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout", min=0.1, help="Seconds to wait for the agent to answer before giving up."
+    ),
+]
+DEFAULT_TIMEOUT = 10.0
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Which agent the subcommand talks to, and how long it waits for an answer."""
+
+    where: Endpoint
+    timeout: float
 
 
 @ctl_app.callback()
@@ -52,40 +71,63 @@ def _target(
     config: ConfigOption = None,
     socket: SocketOption = None,
     token_file: TokenFileOption = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
-    ctx.obj = (config, socket, token_file)
+    ctx.obj = (config, socket, token_file, timeout)
 
 
-def _endpoint(ctx: typer.Context) -> Endpoint:
-    config, socket, token_file = ctx.obj
-    return endpoint(config, socket, token_file)
+def _resolve(ctx: typer.Context) -> _Target:
+    config, socket, token_file, timeout = ctx.obj
+    return _Target(endpoint(config, socket, token_file), timeout)
 
 
-def _with_connection(where: Endpoint, use: Callable[[Connection], Awaitable[T]]) -> T:
+def _with_connection(target: _Target, use: Callable[[Connection], Awaitable[T]]) -> T:
+    where = target.where
+
     async def run() -> T:
         try:
-            connection = await Connection.open(where, client_name("airi-ctl"), subscribe=False)
+            connection = await Connection.open(
+                where, client_name("airi-ctl"), subscribe=False, timeout=target.timeout
+            )
         except AgentError as exc:
             fail(str(exc))
-        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+        except (OSError, TimeoutError, ConnectionLost, FrameTooLarge) as exc:
             fail(explain(exc, where))
+        except asyncio.IncompleteReadError:
+            fail(f"the agent at {where.describe()} hung up during the handshake: see its log")
         try:
             return await use(connection)
         except AgentError as exc:
             fail(f"the agent refused: {exc}")
+        except ConnectionLost as exc:
+            fail(_lost(connection, where, exc))
+        except TimeoutError:
+            fail(
+                f"the agent at {where.describe()} did not answer within {target.timeout:g} s: "
+                "it may be stuck (see its log), or give it longer with `airi ctl --timeout`"
+            )
         finally:
             await connection.close()
 
     return asyncio.run(run())
 
 
-def _request(where: Endpoint, request: Request) -> Ok:
+def _lost(connection: Connection, where: Endpoint, exc: ConnectionLost) -> str:
+    if connection.fatal:
+        return str(exc)  # already says what is wrong and what to do
+    return (
+        f"the agent at {where.describe()} went away before answering ({exc}): the request "
+        "may or may not have been carried out; check with `airi ctl status`"
+    )
+
+
+def _request(target: _Target, request: Request) -> Ok:
     async def send(connection: Connection) -> Ok:
-        reply = await connection.request(request)
+        reply = await connection.request(request, timeout=target.timeout)
         assert isinstance(reply, Ok)
         return reply
 
-    return _with_connection(where, send)
+    return _with_connection(target, send)
 
 
 @ctl_app.command()
@@ -95,7 +137,7 @@ def status(ctx: typer.Context, json: JsonOption = False) -> None:
     async def snapshot(connection: Connection) -> Snapshot:
         return connection.welcome.snapshot
 
-    snap = _with_connection(_endpoint(ctx), snapshot)
+    snap = _with_connection(_resolve(ctx), snapshot)
     if json:
         sys.stdout.write(msgspec.json.encode(snap).decode() + "\n")
         return
@@ -113,21 +155,21 @@ def status(ctx: typer.Context, json: JsonOption = False) -> None:
 @ctl_app.command()
 def say(ctx: typer.Context, text: str) -> None:
     """Have the AI say TEXT (captions now; speech when a voice is configured)."""
-    reply = _request(_endpoint(ctx), Say(text=text))
+    reply = _request(_resolve(ctx), Say(text=text))
     typer.echo(f"queued as action {reply.detail}")
 
 
 @ctl_app.command()
 def expression(ctx: typer.Context, name: str) -> None:
     """Show expression NAME on the avatar."""
-    reply = _request(_endpoint(ctx), TriggerExpression(name=name))
+    reply = _request(_resolve(ctx), TriggerExpression(name=name))
     typer.echo(f"expression {name} shown (action {reply.detail})")
 
 
 @ctl_app.command()
 def events(ctx: typer.Context, json: JsonOption = False) -> None:
     """Stream the agent's events, one per line, following it across restarts."""
-    where = _endpoint(ctx)
+    where = _resolve(ctx).where
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_stream_events(where, json))
 
@@ -177,6 +219,8 @@ def describe(event: Event) -> str:
 
 
 def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"  # the agent's start time makes no sense (NaN or infinite on the wire)
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

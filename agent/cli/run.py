@@ -43,6 +43,8 @@ def agent_command(config: ConfigOption = None, socket: SocketOption = None) -> N
         _run_loop(serve(agent))
     except (ServerError, StoreError) as exc:
         fail(str(exc))
+    except OSError as exc:  # anything else the box refused: say what, without a traceback
+        fail(f"the agent stopped: {exc}")
 
 
 def _run_loop(main: object) -> None:
@@ -88,16 +90,22 @@ def up_command(config: ConfigOption = None, theme: ThemeOption = None) -> None:
 
 
 def _agent_answers(path: Path) -> bool:
-    from agent.protocol.client import AgentError, Connection
+    from agent.protocol.client import AgentError, Connection, ConnectionLost, FatalLinkError
     from agent.protocol.endpoint import Endpoint
+    from agent.protocol.framing import FrameTooLarge
 
     async def ping() -> bool:
         try:
             connection = await Connection.open(
                 Endpoint(path=str(path)), "airi-up", subscribe=False, timeout=2.0
             )
-        except (OSError, TimeoutError, AgentError, asyncio.IncompleteReadError):
+        except FatalLinkError as exc:
+            # An agent is there but this airi cannot talk to it: starting another cannot help.
+            fail(str(exc))
+        except (OSError, TimeoutError, AgentError, ConnectionLost, FrameTooLarge):
             return False
+        except asyncio.IncompleteReadError:
+            return False  # something accepted and hung up: not an agent that answers
         await connection.close()
         return True
 

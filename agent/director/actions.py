@@ -8,8 +8,8 @@ change the face without waiting behind a sentence.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
+import uuid
 from collections.abc import Callable
 
 from msgspec.structs import replace
@@ -23,13 +23,21 @@ from agent.protocol.messages import (
     Event,
     ExpressionChanged,
 )
+from agent.protocol.text import inert
 from agent.supervisor import ServiceContext
 
 READ_CHARS_PER_SECOND = 15.0
 MIN_CAPTION_SECONDS = 1.5
 
 
+MAX_WAITING_LINES = 50
+
+
 class UnknownExpression(ValueError):
+    pass
+
+
+class QueueFull(RuntimeError):
     pass
 
 
@@ -38,15 +46,17 @@ class ActionRunner:
         self.publish = publish
         self.expressions = expressions
         self._lines: asyncio.Queue[Action] = asyncio.Queue()
-        self._ids = itertools.count(1)
-        self._prefix = f"{int(time.time()):x}"
 
     def _new(self, kind: str, detail: str, source: str) -> Action:
-        action_id = f"{self._prefix}-{next(self._ids)}"
-        return Action(action_id, kind, detail, source, state="queued", ts=time.time())
+        # Random ids: two agents started within the same second must never collide.
+        return Action(uuid.uuid4().hex[:16], kind, detail, source, state="queued", ts=time.time())
 
     def say(self, text: str, source: str) -> Action:
         """Queue a line; it is captioned when the lines before it are done."""
+        if self._lines.qsize() >= MAX_WAITING_LINES:
+            raise QueueFull(
+                f"{MAX_WAITING_LINES} lines are already waiting to be said: try again shortly"
+            )
         action = self._new("say", text, source)
         self.publish(ActionQueued(action=action))
         self._lines.put_nowait(action)
@@ -56,7 +66,7 @@ class ActionRunner:
         """Show an expression now."""
         if name not in self.expressions:
             known = ", ".join(self.expressions)
-            raise UnknownExpression(f"unknown expression {name!r} (known: {known})")
+            raise UnknownExpression(f"unknown expression {inert(name, 40)!r} (known: {known})")
         action = self._new("expression", name, source)
         self.publish(ActionQueued(action=action))
         self.publish(ExpressionChanged(name=name, source=source))

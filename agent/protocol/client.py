@@ -3,7 +3,8 @@
 ``Connection`` is one attached session: requests are matched to replies by id, events are read
 into a bounded queue (a consumer that falls behind slows the socket, and the agent answers that
 with a ``Gap``). ``follow`` keeps a session alive across agent restarts, reconnecting with
-exponential backoff and full jitter.
+exponential backoff and full jitter. A message this client cannot decode means the agent
+speaks a newer (or older) protocol: retrying cannot help, so that ends ``follow`` for good.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from agent.protocol.messages import (
     Request,
     Welcome,
 )
+from agent.protocol.text import inert
 
 
 class AgentError(Exception):
@@ -47,6 +49,20 @@ class FatalLinkError(AgentError):
 
 class ConnectionLost(ConnectionError):
     """The session ended; the message says why in the streamer's words."""
+
+
+UNREADABLE = "unreadable_message"
+"""``FatalLinkError.code`` when the agent sent something this client cannot decode."""
+
+
+def unreadable(endpoint: Endpoint, exc: msgspec.DecodeError) -> str:
+    """Why a message from ``endpoint`` could not be read, and what to do about it."""
+    # msgspec quotes the offending value, which comes off the wire: keep it short and inert.
+    reason = inert(str(exc), 120)
+    return (
+        f"the agent at {endpoint.describe()} sent a message this airi cannot read ({reason}): "
+        "run the same airi version on both sides"
+    )
 
 
 def explain(exc: BaseException, endpoint: Endpoint) -> str:
@@ -70,9 +86,13 @@ class Connection:
         writer: asyncio.StreamWriter,
         welcome: Welcome,
         max_queued_events: int,
+        endpoint: Endpoint,
     ) -> None:
         self.welcome = welcome
         self.close_reason = ""
+        self.fatal = False
+        """True when the session ended in a way retrying cannot mend (an unreadable message)."""
+        self._endpoint = endpoint
         self._reader = reader
         self._writer = writer
         self._ids = itertools.count(1)
@@ -90,7 +110,12 @@ class Connection:
         timeout: float = 5.0,
         max_queued_events: int = 10_000,
     ) -> Connection:
-        """Connect and shake hands. Raises OSError, TimeoutError, AgentError, ConnectionLost."""
+        """Connect and shake hands.
+
+        Raises OSError, TimeoutError, AgentError (``FatalLinkError`` when retrying cannot help,
+        such as a reply this client cannot decode), ConnectionLost, FrameTooLarge and
+        ``asyncio.IncompleteReadError`` (the agent hung up during the handshake).
+        """
         async with asyncio.timeout(timeout):
             if endpoint.port:
                 reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
@@ -106,11 +131,14 @@ class Connection:
                 )
                 writer.write(encode(hello))
                 reply = to_client_decoder.decode(await read_frame(reader))
+            except msgspec.DecodeError as exc:
+                writer.close()
+                raise FatalLinkError(UNREADABLE, unreadable(endpoint, exc)) from None
             except BaseException:
                 writer.close()
                 raise
             welcome = _welcome_or_raise(reply, writer)
-        return cls(reader, writer, welcome, max_queued_events)
+        return cls(reader, writer, welcome, max_queued_events, endpoint)
 
     async def request(self, message: Request, timeout: float = 10.0) -> Ok | Welcome:
         """Send a request and wait for its reply. Raises AgentError on ``Err``."""
@@ -174,7 +202,8 @@ class Connection:
         except FrameTooLarge as exc:
             self.close_reason = f"the agent sent an oversized frame ({exc})"
         except msgspec.DecodeError as exc:
-            self.close_reason = f"the agent sent a message this client cannot read: {exc}"
+            self.close_reason = unreadable(self._endpoint, exc)
+            self.fatal = True
         finally:
             lost = ConnectionLost(self.close_reason or "the connection was closed")
             for future in self._pending.values():
@@ -248,16 +277,26 @@ class Detached:
 
 LinkUpdate = Attached | Detached
 
+STEADY_AFTER = 5.0
+"""Seconds a session must last before the backoff starts again from its shortest delay."""
+
 
 async def follow(
-    endpoint: Endpoint, client_name: str, backoff: Backoff | None = None
+    endpoint: Endpoint,
+    client_name: str,
+    backoff: Backoff | None = None,
+    *,
+    steady_after: float = STEADY_AFTER,
 ) -> AsyncGenerator[LinkUpdate, None]:
     """Attach, report, and re-attach forever: yields Attached / Detached as the link changes.
 
     The caller reads events from ``Attached.connection`` until they end, then resumes this
-    generator for the next attempt. Stops after a fatal Detached.
+    generator for the next attempt. Stops after a fatal Detached. Only a session that lasted
+    ``steady_after`` seconds resets the backoff: an agent that accepts and drops at once is
+    retried with growing delays, not in a tight loop.
     """
     backoff = backoff or Backoff()
+    loop = asyncio.get_running_loop()
     while True:
         try:
             connection = await Connection.open(endpoint, client_name)
@@ -269,12 +308,17 @@ async def follow(
         except asyncio.IncompleteReadError:
             reason = f"the agent at {endpoint.describe()} closed the connection during hello"
         else:
-            backoff.reset()
+            attached_at = loop.time()
             try:
                 yield Attached(connection)
             finally:
                 await connection.close()
             reason = connection.close_reason or "the session ended"
+            if connection.fatal:
+                yield Detached(reason, 0.0, fatal=True)
+                return
+            if loop.time() - attached_at >= steady_after:
+                backoff.reset()
         delay = backoff.next_delay()
         yield Detached(reason, delay)
         await asyncio.sleep(delay)
