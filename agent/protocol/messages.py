@@ -15,7 +15,11 @@ PROTOCOL_VERSION = 1
 """Bumped on any change a client of the previous version would misread."""
 
 
-class _Tagged(msgspec.Struct, tag_field="type", tag=True, omit_defaults=True, kw_only=True):
+# gc=False: messages hold only strings, numbers and other messages, never a cycle, so the
+# garbage collector need not track the thousands a chat flood creates per second.
+class _Tagged(
+    msgspec.Struct, tag_field="type", tag=True, omit_defaults=True, kw_only=True, gc=False
+):
     pass
 
 
@@ -25,7 +29,7 @@ HealthState = Literal["starting", "up", "degraded", "down", "off"]
 ActionState = Literal["queued", "running", "done", "failed", "skipped"]
 
 
-class ChatMessage(msgspec.Struct, omit_defaults=True):
+class ChatMessage(msgspec.Struct, omit_defaults=True, gc=False):
     """One chat line as the agent received it. ``text`` and ``author`` are untrusted."""
 
     id: str
@@ -38,7 +42,7 @@ class ChatMessage(msgspec.Struct, omit_defaults=True):
     """True for the simulated viewers of the demo chat."""
 
 
-class Action(msgspec.Struct, omit_defaults=True):
+class Action(msgspec.Struct, omit_defaults=True, gc=False):
     """Something the AI does or is about to do (speak a line, show an expression)."""
 
     id: str
@@ -50,7 +54,7 @@ class Action(msgspec.Struct, omit_defaults=True):
     error: str = ""
 
 
-class ServiceHealth(msgspec.Struct, omit_defaults=True):
+class ServiceHealth(msgspec.Struct, omit_defaults=True, gc=False):
     """Health of one part of the agent, as the supervisor or the part itself reports it."""
 
     name: str
@@ -60,21 +64,21 @@ class ServiceHealth(msgspec.Struct, omit_defaults=True):
     restarts: int = 0
 
 
-class PadButton(msgspec.Struct):
+class PadButton(msgspec.Struct, gc=False):
     """One button of the expression pad: the hotkey that fires it and the expression."""
 
     key: str
     expression: str
 
 
-class LogLine(msgspec.Struct, omit_defaults=True):
+class LogLine(msgspec.Struct, omit_defaults=True, gc=False):
     ts: float
     level: str
     logger: str
     message: str
 
 
-class Snapshot(msgspec.Struct, omit_defaults=True):
+class Snapshot(msgspec.Struct, omit_defaults=True, gc=False):
     """The whole current state, enough for a client to redraw without replaying history."""
 
     agent_name: str
