@@ -12,10 +12,19 @@ from rich.text import Text
 
 from agent.protocol import inert
 
+NO_CLOCK = "--:--:--"
+"""What ``clock`` shows for a timestamp no clock can show (NaN, infinite, past year 9999...)."""
+CLOCK_PATTERN = r"\d\d:\d\d:\d\d|--:--:--"
+"""A regex alternative matching whatever ``clock`` returns, for the logs' highlighters."""
+
 
 def clock(ts: float) -> str:
-    """``HH:MM:SS`` of a wire timestamp, in local time."""
-    return time.strftime("%H:%M:%S", time.localtime(ts))
+    """``HH:MM:SS`` of a wire timestamp, in local time; ``NO_CLOCK`` if it has none."""
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(ts))
+    except (OverflowError, ValueError, OSError):
+        # The platform's time_t cannot hold it: one odd line must not end the control room.
+        return NO_CLOCK
 
 
 def plain(text: str, limit: int = 500) -> Text:

@@ -10,7 +10,7 @@ from textual.reactive import reactive
 
 from agent.protocol import inert
 from agent.protocol.messages import ChatMessage
-from airi_tui.display import clock
+from airi_tui.display import CLOCK_PATTERN, clock
 from airi_tui.widgets.styled_log import StyledLog
 
 TITLE = "chat"
@@ -32,7 +32,7 @@ def chat_line(message: ChatMessage) -> str:
 class ChatView(StyledLog):
     """The chat panel. Its title says so when the chat is the simulated demo chat."""
 
-    PATTERN = re.compile(rf"(?:(?P<demo>{DEMO_TAG}) )?(?P<time>\d\d:\d\d:\d\d) (?P<author>[^:]*):")
+    PATTERN = re.compile(rf"(?:(?P<demo>{DEMO_TAG}) )?(?P<time>{CLOCK_PATTERN}) (?P<author>[^:]*):")
     COMPONENT_PREFIX = "chat-view"
     COMPONENT_CLASSES = {"chat-view--time", "chat-view--demo", "chat-view--author"}
     MAX_LINES = 1000

@@ -9,7 +9,7 @@ from textual.content import Content
 
 from agent.protocol import inert
 from agent.protocol.messages import LogLine
-from airi_tui.display import clock
+from airi_tui.display import CLOCK_PATTERN, clock
 from airi_tui.widgets.styled_log import StyledLog
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -24,7 +24,7 @@ def log_line(line: LogLine) -> str:
 class LogView(StyledLog):
     """The log panel: newest at the bottom, capped at ``MAX_LINES``."""
 
-    PATTERN = re.compile(r"(?P<time>\d\d:\d\d:\d\d) (?P<level>\S+)")
+    PATTERN = re.compile(rf"(?P<time>{CLOCK_PATTERN}) (?P<level>\S+)")
     COMPONENT_PREFIX = "log-view"
     COMPONENT_CLASSES = {"log-view--time", *(f"log-view--{level}" for level in LEVELS)}
     MAX_LINES = 2000

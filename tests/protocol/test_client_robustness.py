@@ -8,6 +8,7 @@ is retried with growing delays; ``airi ctl`` says in words when the agent hangs 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import sys
@@ -59,7 +60,7 @@ async def updates_until_stopped(
 ) -> list[LinkUpdate]:
     """What ``follow`` yields until it stops, reading each session's events to their end."""
     seen: list[LinkUpdate] = []
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(10), contextlib.aclosing(updates):
         async for update in updates:
             seen.append(update)
             if isinstance(update, Attached):
