@@ -44,6 +44,8 @@ HELLO_TIMEOUT = 5.0
 CLOSE_GRACE = 1.0
 """Seconds a closing session may spend sending what is queued before it is cut."""
 MAX_UNREAD_REPLIES = 1024
+UNREAD_BYTES = 256 * 1024
+"""Replies buffered for a client before the writer task must drain them (with its timeout)."""
 MAX_ECHO = 200
 """Longest piece of a client's own input quoted back in an error."""
 
@@ -77,7 +79,6 @@ class Session:
         self._missed = 0
         self._closing = False
         self._draining = False
-        self._flush_scheduled = False
         self._writer_task: asyncio.Task[None] | None = None
 
     # --- outbound ---------------------------------------------------------------------------
@@ -92,27 +93,19 @@ class Session:
         self._wake.set()
 
     def reply(self, message: Reply) -> None:
-        """Queue a reply; replies made in one loop tick leave in one write."""
+        """Send a reply at once, or behind what the writer task is still sending."""
         frame = _encode_reply(message)
+        if not (self._replies or self._events or self._missed or self._draining):
+            # The common case (one request, one answer) costs no task switch.
+            self._writer.write(frame)
+            if self._writer.transport.get_write_buffer_size() > UNREAD_BYTES:
+                self._wake.set()  # the client is not reading: drain, or cut it off
+            return
         if len(self._replies) >= MAX_UNREAD_REPLIES:
             self.close_soon("too many unread replies", abort=True)
             return
         self._replies.append(frame)
-        if self._draining or self._events or self._missed:
-            self._wake.set()  # the writer task owns the socket until it has drained
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_replies)
-
-    def _flush_replies(self) -> None:
-        self._flush_scheduled = False
-        if self._draining or self._closing or not self._replies:
-            self._wake.set()
-            return
-        self._writer.write(b"".join(self._replies))
-        self._replies.clear()
-        if self._writer.transport.get_write_buffer_size():
-            self._wake.set()  # the kernel did not take it all: let the writer drain it
+        self._wake.set()
 
     def close_soon(self, why: str, abort: bool = False) -> None:
         """End the session: flush what is queued (or drop it, with ``abort``) and close."""
