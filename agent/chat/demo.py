@@ -69,6 +69,7 @@ class DemoChat:
         self.steady = steady
         self.per_tick = max(1, int(self.per_second * STEADY_TICK * 2))
         self._ids = itertools.count(1)
+        self._id_prefix = f"demo-{time.time_ns()}-"  # unique per run: no clash after a restart
 
     async def run(self, ctx: ServiceContext) -> None:
         ctx.up("simulated viewers (demo): not real chat; set [twitch] channel to go live")
@@ -91,8 +92,12 @@ class DemoChat:
             due = int((time.monotonic() - started) * self.per_second)
             # After a stall, catch up by one tick's worth at most: a long pause must not
             # come back as a flood larger than any client's queue.
-            for _ in range(min(due - delivered, self.per_tick)):
-                self.deliver(self.message(self.rng.choice(self.lines)))
+            count = min(due - delivered, self.per_tick)
+            texts = self.rng.choices(self.lines, k=count)
+            viewers = self.rng.choices(VIEWERS, k=count)
+            now = time.time()
+            for text, (author, badges) in zip(texts, viewers, strict=True):
+                self.deliver(self._chat(text, author, badges, now))
             delivered = due
 
     async def _burst(self) -> None:
@@ -102,12 +107,15 @@ class DemoChat:
 
     def message(self, text: str) -> ChatMessage:
         author, badges = self.rng.choice(VIEWERS)
+        return self._chat(text, author, badges, time.time())
+
+    def _chat(self, text: str, author: str, badges: list[str], ts: float) -> ChatMessage:
         return ChatMessage(
-            id=f"demo-{time.time_ns()}-{next(self._ids)}",
+            id=f"{self._id_prefix}{next(self._ids)}",
             platform="demo",
             author=author,
             text=text,
-            ts=time.time(),
+            ts=ts,
             badges=badges,
             demo=True,
         )
