@@ -45,7 +45,22 @@ class ControlServer:
         self._sessions: dict[asyncio.Task[None], Session] = {}
         self._handshaking: dict[Session, None] = {}  # insertion order: oldest first
         self._inode: int | None = None
+        self._to_flush: list[Session] = []
+        self._flush_scheduled = False
         self.on_clients_changed: Callable[[int], None] = lambda count: None
+
+    def flush_soon(self, session: Session) -> None:
+        """Write ``session``'s queued events at the end of this loop turn, with the others'."""
+        self._to_flush.append(session)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        sessions, self._to_flush = self._to_flush, []
+        for session in sessions:
+            session.flush()
 
     def token_ok(self, token: str) -> bool:
         return bool(self.token) and hmac.compare_digest(token.encode(), self.token.encode())

@@ -44,8 +44,8 @@ HELLO_TIMEOUT = 5.0
 CLOSE_GRACE = 1.0
 """Seconds a closing session may spend sending what is queued before it is cut."""
 MAX_UNREAD_REPLIES = 1024
-UNREAD_BYTES = 256 * 1024
-"""Replies buffered for a client before the writer task must drain them (with its timeout)."""
+UNREAD_BYTES = 64 * 1024
+"""Bytes buffered for a client before its writer task must drain them (with its timeout)."""
 MAX_ECHO = 200
 """Longest piece of a client's own input quoted back in an error."""
 
@@ -79,6 +79,7 @@ class Session:
         self._missed = 0
         self._closing = False
         self._draining = False
+        self._flush_due = False
         self._writer_task: asyncio.Task[None] | None = None
 
     # --- outbound ---------------------------------------------------------------------------
@@ -90,7 +91,25 @@ class Session:
             self._events.clear()
         else:
             self._events.append(frame)
-        self._wake.set()
+        if not self._flush_due:
+            self._flush_due = True
+            self.server.flush_soon(self)
+
+    def flush(self) -> None:
+        """Send what this loop turn queued, in one write (the server calls this once a turn).
+
+        Only a client whose socket is backed up costs a task switch: its writer task drains
+        it, with the stall timeout.
+        """
+        self._flush_due = False
+        if self._draining or self._closing:
+            self._wake.set()
+            return
+        chunk = self._take_chunk()
+        if chunk:
+            self._writer.write(chunk)
+        if self._writer.transport.get_write_buffer_size() > UNREAD_BYTES:
+            self._wake.set()
 
     def reply(self, message: Reply) -> None:
         """Send a reply at once, or behind what the writer task is still sending."""
