@@ -82,6 +82,12 @@ def _configured(config: Config) -> dict[str, bool]:
 
 
 class Agent:
+    """One agent: its bus, state, store, control socket and supervised services.
+
+    Chat platforms call ``receive_chat``; clients reach ``handle`` through the socket. Both run
+    on the event loop; nothing here blocks it (the store has its own thread).
+    """
+
     def __init__(
         self,
         config: Config,
