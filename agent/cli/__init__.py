@@ -7,6 +7,7 @@ import typer
 from agent.cli.config_cmd import config_app
 from agent.cli.ctl import ctl_app
 from agent.cli.doctor_cmd import doctor
+from agent.cli.providers_cmd import providers_app
 from agent.cli.run import agent_command, tui_command, up_command
 from agent.cli.service_cmd import service_app
 
@@ -23,6 +24,7 @@ app.command("up")(up_command)
 app.command("doctor")(doctor)
 app.add_typer(ctl_app, name="ctl")
 app.add_typer(config_app, name="config")
+app.add_typer(providers_app, name="providers")
 app.add_typer(service_app, name="service")
 
 

@@ -1,0 +1,1 @@
+"""The LLM provider mesh: presets, adapters, router. ``presets`` is the registry of services."""
