@@ -4,6 +4,7 @@ command tells the streamer which keys are set without ever printing one."""
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -214,10 +215,13 @@ def rows(output: str) -> dict[str, dict[str, object]]:
 
 @pytest.fixture
 def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No preset's key in the environment, whatever the developer's shell holds."""
+    """No preset's key in the environment, whatever the developer's shell holds, and output
+    that is not forced to look like a terminal."""
     for preset in PRESETS:
         for env in preset.env_vars:
             monkeypatch.delenv(env, raising=False)
+    for env in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(env, raising=False)
 
 
 @pytest.mark.usefixtures("no_keys")
@@ -267,3 +271,18 @@ def test_the_plain_table_lists_every_preset_with_its_address() -> None:
     assert list(by_name) == [p.name for p in PRESETS]
     assert "http://127.0.0.1:11434/v1" in by_name["ollama"]
     assert "(no network)" in by_name["autonomous"]
+
+
+@pytest.mark.usefixtures("no_keys")
+def test_the_terminal_table_says_which_key_is_set_and_flags_unchecked_presets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich draws its table as on a terminal
+    monkeypatch.setenv("COLUMNS", "220")
+    monkeypatch.setenv("GROQ_API_KEY", KEY)
+    table = re.sub(r"\x1b\[[0-9;]*m", "", run_list())
+    groq = next(line for line in table.splitlines() if line.startswith("groq "))
+    assert "set ($GROQ_API_KEY)" in groq
+    assert KEY not in table
+    unchecked = [p.name for p in PRESETS if not p.confirmed]
+    assert f"not yet checked against the service's docs: {', '.join(unchecked)}" in table
