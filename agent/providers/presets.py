@@ -72,7 +72,7 @@ class Preset(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         return _ANTHROPIC_CHAT if self.kind == "anthropic" else _OPENAI_CHAT
 
 
-class ChatRequest(NamedTuple):
+class ChatTarget(NamedTuple):
     """Where a chat call goes and the headers it carries (the body is the adapter's)."""
 
     url: str
@@ -283,7 +283,7 @@ def with_base_url(preset: Preset, base_url: str) -> Preset:
     return msgspec.structs.replace(preset, base_url=base_url)
 
 
-def request_for(preset: Preset, model: str, api_key: str) -> ChatRequest:
+def request_for(preset: Preset, model: str, api_key: str) -> ChatTarget:
     """The URL and headers of a chat call to ``preset`` (chat completions or messages)."""
     if preset.kind == "autonomous":
         raise PresetError(f"{preset.name} makes no network requests")
@@ -297,7 +297,7 @@ def request_for(preset: Preset, model: str, api_key: str) -> ChatRequest:
     path = preset.path.format(model=quote(model, safe=""))
     headers = dict(preset.headers)
     headers.update(_auth_headers(preset, api_key))
-    return ChatRequest(preset.base_url.rstrip("/") + path, headers)
+    return ChatTarget(preset.base_url.rstrip("/") + path, headers)
 
 
 def _auth_headers(preset: Preset, api_key: str) -> dict[str, str]:
