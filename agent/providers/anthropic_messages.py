@@ -1,0 +1,112 @@
+"""Anthropic's Messages API on the official ``anthropic`` SDK.
+
+The system prompt goes in ``system``, not in the messages; the messages must alternate user and
+assistant and start with the user, so neighbours of one role are joined and a conversation that
+opens with the assistant gets a short user turn first. SDK retries are off: the router retries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, cast
+
+from agent.providers.base import ChatRequest, Delta, Finished, Message, StreamItem, Usage
+from agent.providers.presets import Preset, request_for
+
+if TYPE_CHECKING:
+    import anthropic
+    from anthropic.types import MessageParam
+
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+}
+
+
+class AnthropicMessages:
+    """A provider for Claude (or any server speaking the Messages API, like DeepSeek's)."""
+
+    def __init__(
+        self,
+        preset: Preset,
+        api_key: str,
+        *,
+        model: str = "",
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> None:
+        self.name = preset.name
+        self.preset = preset
+        self.model = model or preset.default_model
+        self._api_key = api_key
+        self._timeouts = (connect_timeout, read_timeout)
+        self._headers = request_for(preset, self.model, api_key).headers  # fails early
+        self._client: anthropic.AsyncAnthropic | None = None
+
+    def client(self) -> anthropic.AsyncAnthropic:
+        if self._client is None:
+            import anthropic
+
+            connect, read = self._timeouts
+            # The preset's x-api-key and anthropic-version go as documented; this SDK version
+            # also sends the key as a Bearer token, which the API accepts as well.
+            self._client = anthropic.AsyncAnthropic(
+                base_url=self.preset.base_url,
+                api_key=self._api_key,
+                default_headers=self._headers,
+                max_retries=0,
+                timeout=anthropic.Timeout(read, connect=connect),
+            )
+        return self._client
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        import anthropic
+
+        # This SDK's stream() takes no temperature argument; the API still accepts the field.
+        extra = None if request.temperature is None else {"temperature": request.temperature}
+        system = request.system
+        reason = "stop"
+        input_tokens = output_tokens = 0
+        async with self.client().messages.stream(
+            model=request.model or self.model,
+            max_tokens=request.max_tokens,
+            system=system if system else anthropic.omit,
+            messages=cast("list[MessageParam]", alternating(request.messages)),
+            extra_body=extra,
+        ) as events:
+            async for event in events:
+                if event.type == "message_start":
+                    input_tokens = event.message.usage.input_tokens
+                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    yield Delta(event.delta.text)
+                elif event.type == "message_delta":
+                    output_tokens = event.usage.output_tokens
+                    reason = _FINISH.get(event.delta.stop_reason or "", "stop")
+        yield Finished(reason, Usage(input_tokens, output_tokens))  # type: ignore[arg-type]
+
+    async def probe(self) -> float:
+        started = time.perf_counter()
+        await self.client().models.list()
+        return time.perf_counter() - started
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+def alternating(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """User/assistant turns as the Messages API requires them (system prompts left out)."""
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            continue
+        if turns and turns[-1]["role"] == message.role:
+            turns[-1]["content"] += "\n\n" + message.content
+        else:
+            turns.append({"role": message.role, "content": message.content})
+    if not turns or turns[0]["role"] != "user":
+        turns.insert(0, {"role": "user", "content": "(the stream is live)"})
+    return turns
