@@ -75,6 +75,7 @@ class Reply:
     delay: float = 0.0  # seconds between two deltas
     first_delay: float = 0.0  # seconds before the first delta (after the headers when streamed)
     end: Ending = "complete"
+    header_delay: float = 0.0  # seconds before the status line and headers
     input_tokens: int | None = None  # reported usage; default: words in the prompt
     output_tokens: int | None = None  # default: one per delta and per tool-call piece
 
@@ -108,6 +109,7 @@ Behaviour = Reply | Fail | Hang | Html
 class ReceivedRequest:
     """One request as the server received it, and how the exchange ended."""
 
+    serial: int  # 1 for the first request the server received
     method: str
     path: str
     query: Mapping[str, str]
@@ -597,15 +599,22 @@ class LLMServer:
 
     def script(
         self,
+        reply: Sequence[str] | Behaviour = ("Hello", "!"),
         *,
-        reply: Sequence[str] = ("Hello", "!"),
         delay: float = 0.0,
         first_delay: float = 0.0,
         tool_calls: Sequence[ToolCall] = (),
         end: Ending = "complete",
     ) -> None:
-        """Answer every request that no queued behaviour claims with this reply."""
-        self.default = Reply(tuple(reply), tuple(tool_calls), delay, first_delay, end)
+        """Answer every request that no queued behaviour claims with this reply.
+
+        ``reply`` may also be a whole behaviour, ``script(Fail(503))`` for a service that is
+        down until told otherwise; the keyword options then do not apply.
+        """
+        if isinstance(reply, Reply | Fail | Hang | Html):
+            self.default = reply
+        else:
+            self.default = Reply(tuple(reply), tuple(tool_calls), delay, first_delay, end)
 
     def queue(self, *behaviours: Behaviour) -> None:
         """Answer the next requests with these, one each, in order; then the default again."""
@@ -655,7 +664,13 @@ class LLMServer:
         route = _route(request.path)
         dialect = _dialect(route, request)
         seen = ReceivedRequest(
-            request.method, request.path, dict(request.query), request.headers, body, dialect.api
+            len(self.requests) + 1,
+            request.method,
+            request.path,
+            dict(request.query),
+            request.headers,
+            body,
+            dialect.api,
         )
         async with self._arrived:
             self.requests.append(seen)
@@ -677,13 +692,13 @@ class LLMServer:
         if refusal is None and route in ("chat", "messages", "embeddings"):
             refusal = dialect.validate(route, seen.body)
         if refusal is not None:
-            return self._fail(dialect, Fail(refusal[0], message=refusal[1]), len(self.requests))
+            return self._fail(dialect, Fail(refusal[0], message=refusal[1]), seen.serial)
         behaviour = self._queue.popleft() if self._queue else self.default
         match behaviour:
             case Hang():
                 return await self._silence(request, seen)
             case Fail():
-                return self._fail(dialect, behaviour, len(self.requests))
+                return self._fail(dialect, behaviour, seen.serial)
             case Html():
                 return web.Response(text=HTML_PAGE, content_type="text/html")
             case Reply():
@@ -706,7 +721,8 @@ class LLMServer:
         route: Route | None,
         reply: Reply,
     ) -> web.StreamResponse:
-        serial = len(self.requests)
+        serial = seen.serial
+        await _pause(reply.header_delay)
         if route == "models":
             return web.json_response(
                 dialect.models(self.models), headers=dialect.headers(serial), dumps=dumps
@@ -828,8 +844,10 @@ def _exchange(serial: int, body: Any, reply: Reply) -> Exchange:
         serial=serial,
         model=str(body.get("model")),
         created=int(time.time()),
-        input_tokens=reply.input_tokens or _prompt_words(body),
-        output_tokens=reply.output_tokens or max(1, reply.content_events()),
+        input_tokens=_prompt_words(body) if reply.input_tokens is None else reply.input_tokens,
+        output_tokens=reply.content_events()
+        if reply.output_tokens is None
+        else reply.output_tokens,
         include_usage=options.get("include_usage") is True,
         obfuscate=options.get("include_obfuscation") is not False,
     )

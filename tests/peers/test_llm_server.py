@@ -358,6 +358,43 @@ async def test_release_ends_hangs_with_a_reset(server: LLMServer) -> None:
     assert await seen.ended() == "done"
 
 
+async def test_a_scripted_outage_lasts_until_lifted(server: LLMServer) -> None:
+    server.script(Fail(503))
+    client = gpt(server)
+    for _ in range(3):
+        with pytest.raises(openai.InternalServerError):
+            await client.chat.completions.create(model="m", messages=CHAT)
+    server.script(reply=["back"])
+    completion = await client.chat.completions.create(model="m", messages=CHAT)
+    assert completion.choices[0].message.content == "back"
+    assert [seen.serial for seen in server.requests] == [1, 2, 3, 4]
+
+
+async def test_delays_hold_back_headers_and_first_token(server: LLMServer) -> None:
+    # Lower bounds only: a sleep guarantees them, however loaded the machine is.
+    server.queue(Reply(["late"], header_delay=0.1, first_delay=0.1))
+    clock = asyncio.get_running_loop().time
+    start = clock()
+    stream = await gpt(server).chat.completions.create(model="m", messages=CHAT, stream=True)
+    headers_at = clock() - start
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            break
+    assert headers_at >= 0.1
+    assert clock() - start >= 0.2
+
+
+async def test_many_concurrent_streams_each_get_their_own_answer(server: LLMServer) -> None:
+    server.script(reply=["a", "b", "c"], delay=0.005)
+    clients = [gpt(server) for _ in range(4)]
+    results: list[list[str]] = [[] for _ in range(60)]
+    async with asyncio.TaskGroup() as tasks:
+        for n, got in enumerate(results):
+            tasks.create_task(openai_deltas(clients[n % 4], got))
+    assert results == [["a", "b", "c"]] * 60
+    assert sorted(seen.serial for seen in server.requests) == list(range(1, 61))
+
+
 # --- Anthropic Messages --------------------------------------------------------------------------
 
 
