@@ -1,0 +1,251 @@
+"""The router against a local server speaking OpenAI's and Anthropic's wire formats.
+
+Real SDK adapters, real sockets; only the deadlines are shrunk so the file runs in seconds.
+Every outcome a test produces is checked for the key and the prompt's text on the way out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import anthropic
+import msgspec
+import openai
+import pytest
+
+from agent.providers.anthropic_messages import AnthropicMessages
+from agent.providers.base import ChatRequest, Delta, Finished, Message, Provider, StreamItem
+from agent.providers.breaker import BreakerConfig, CircuitBreaker
+from agent.providers.openai_compat import OpenAICompatible
+from agent.providers.presets import lookup, with_base_url
+from agent.providers.retry import RetryPolicy
+from agent.providers.router import Deadlines, Link, RequestOutcome, Router, with_autonomous
+from tests.peers.llm_server import Fail, Hang, Html, LLMServer, Reply
+
+KEY = "sk-router-test-0123456789"
+WRONG_KEY = "sk-wrong-router-key-98765"
+PROMPT = "tell me about the pineapple heist"
+ASK = ChatRequest(messages=(Message("system", "You are Airi."), Message("user", PROMPT)))
+DEADLINES = Deadlines(first_token=0.6, gap=0.4, total=3.0)
+QUICK = RetryPolicy(attempts=3, base_delay=0.01, max_delay=1.0)
+# The adapters import their SDK on first use, a blocking second that would otherwise be spent
+# inside the first request's first-token deadline.
+SDKS = (openai, anthropic)
+
+
+@dataclass
+class Bench:
+    server: LLMServer
+    outcomes: list[RequestOutcome] = field(default_factory=list)
+    adapters: list[OpenAICompatible | AnthropicMessages] = field(default_factory=list)
+
+    def openai(self, key: str = KEY, policy: RetryPolicy = QUICK, **breaker: float) -> Link:
+        preset = with_base_url(lookup("openai"), self.server.url("/v1"))
+        adapter = OpenAICompatible(preset, key, model="m")
+        self.adapters.append(adapter)
+        return self._link(adapter, policy, breaker)
+
+    def anthropic(self, key: str = KEY, policy: RetryPolicy = QUICK, **breaker: float) -> Link:
+        preset = with_base_url(lookup("anthropic"), self.server.url())
+        adapter = AnthropicMessages(preset, key, model="m")
+        self.adapters.append(adapter)
+        return self._link(adapter, policy, breaker)
+
+    def link(self, api: str) -> Link:
+        return self.openai() if api == "openai" else self.anthropic()
+
+    def router(self, *links: Link, autonomous: bool = True) -> Router:
+        chain = with_autonomous(links) if autonomous else list(links)
+        return Router({"reply": chain}, deadlines=DEADLINES, on_outcome=self.outcomes.append)
+
+    def kinds(self) -> list[tuple[str, str]]:
+        return [(o.provider, o.outcome) for o in self.outcomes]
+
+    def _link(self, provider: Provider, policy: RetryPolicy, breaker: dict[str, float]) -> Link:
+        threshold, cooldown = int(breaker.get("failure_threshold", 5)), breaker.get("cooldown", 5.0)
+        config = BreakerConfig(failure_threshold=threshold, cooldown=cooldown)
+        return Link(provider, CircuitBreaker(config), policy)
+
+
+@pytest.fixture
+async def bench() -> AsyncIterator[Bench]:
+    async with LLMServer(api_key=KEY) as server:
+        running = Bench(server)
+        yield running
+        for adapter in running.adapters:
+            await adapter.close()
+        for outcome in running.outcomes:
+            said = msgspec.json.encode(outcome).decode()
+            assert KEY not in said and WRONG_KEY not in said
+            # Even a masked key ends in its last four characters.
+            assert KEY[-4:] not in outcome.reason and WRONG_KEY[-4:] not in outcome.reason
+            assert "pineapple" not in said and "Airi." not in said
+            assert outcome.prompt_chars == len(PROMPT) + len("You are Airi.")
+
+
+async def heard(router: Router) -> list[StreamItem]:
+    return [item async for item in router.stream("reply", ASK)]
+
+
+def text(items: list[StreamItem]) -> list[str]:
+    return [item.text for item in items if isinstance(item, Delta)]
+
+
+def ending(items: list[StreamItem]) -> Finished:
+    assert isinstance(items[-1], Finished)
+    return items[-1]
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+async def test_a_healthy_provider_answers_and_is_reported_ok(bench: Bench, api: str) -> None:
+    bench.server.script(reply=["Hello", " chat", "!"])
+    items = await heard(bench.router(bench.link(api)))
+    assert text(items) == ["Hello", " chat", "!"]
+    assert ending(items).reason == "stop" and ending(items).usage.output_tokens == 3
+    (outcome,) = bench.outcomes
+    assert outcome.outcome == "ok" and outcome.attempts == 1 and outcome.tokens == 3
+    assert outcome.ttft is not None and 0 < outcome.ttft <= outcome.duration < 1
+
+
+async def test_a_500_is_retried_on_the_same_link(bench: Bench) -> None:
+    bench.server.queue(Fail(500), Reply(["ok"]))
+    reply = await bench.router(bench.openai()).complete("reply", ASK)
+    assert (reply.text, reply.provider) == ("ok", "openai")
+    assert len(bench.server.requests) == 2
+    assert bench.kinds() == [("openai", "ok")] and bench.outcomes[0].attempts == 2
+
+
+async def test_a_429_waits_as_long_as_retry_after_asks(bench: Bench) -> None:
+    bench.server.queue(Fail(429, retry_after=0.3), Reply(["ok"]))
+    started = time.monotonic()
+    reply = await bench.router(bench.anthropic()).complete("reply", ASK)
+    assert (reply.text, reply.provider) == ("ok", "anthropic")
+    assert time.monotonic() - started >= 0.3
+    assert len(bench.server.requests) == 2
+
+
+async def test_a_429_asking_past_the_deadline_moves_on_at_once(bench: Bench) -> None:
+    bench.server.queue(Fail(429, retry_after=3.5))  # under max_delay, past the total deadline
+    patient = RetryPolicy(attempts=3, base_delay=0.01, max_delay=10.0)
+    started = time.monotonic()
+    reply = await bench.router(bench.openai(policy=patient), bench.anthropic()).complete(
+        "reply", ASK
+    )
+    assert reply.provider == "anthropic" and time.monotonic() - started < 1.0
+    assert [r.api for r in bench.server.requests] == ["openai", "anthropic"]
+    assert bench.kinds() == [("openai", "failed_over"), ("anthropic", "ok")]
+    assert "no time left" in bench.outcomes[0].reason
+
+
+async def test_a_refused_key_goes_to_the_next_link_reported_misconfigured(bench: Bench) -> None:
+    bench.server.script(reply=["fine"])
+    wrong = bench.openai(key=WRONG_KEY)
+    router = bench.router(wrong, bench.anthropic())
+    reply = await router.complete("reply", ASK)
+    assert (reply.text, reply.provider) == ("fine", "anthropic")
+    assert [r.api for r in bench.server.requests] == ["openai", "anthropic"]  # no retry
+    assert bench.kinds() == [("openai", "misconfigured"), ("anthropic", "ok")]
+    assert "API key" in bench.outcomes[0].reason and "401" in bench.outcomes[0].reason
+    assert wrong.breaker.snapshot().misconfigured
+    await router.complete("reply", ASK)  # held back: the key will not fix itself
+    assert len(bench.server.requests) == 3
+    assert bench.kinds()[2] == ("openai", "refused_by_breaker")
+
+
+async def test_a_server_hanging_before_headers_fails_over_at_the_first_token_deadline(
+    bench: Bench,
+) -> None:
+    bench.server.queue(Hang())
+    started = time.monotonic()
+    items = await heard(bench.router(bench.openai(), bench.anthropic()))
+    waited = time.monotonic() - started
+    assert text(items) == ["Hello", "!"] and ending(items).reason == "stop"
+    assert DEADLINES.first_token <= waited < DEADLINES.first_token + 1.0
+    assert bench.kinds() == [("openai", "failed_over"), ("anthropic", "ok")]
+    assert "first token" in bench.outcomes[0].reason and bench.outcomes[0].attempts == 1
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+async def test_a_reset_mid_stream_ends_after_what_was_said(bench: Bench, api: str) -> None:
+    bench.server.queue(Reply(["Hel", "lo"], end="reset"))
+    link = bench.link(api)
+    items = await heard(bench.router(link))
+    assert items == [Delta("Hel"), Delta("lo"), Finished("error")]
+    assert len(bench.server.requests) == 1  # no retry, no failover: nothing said twice
+    assert bench.kinds() == [(api, "cut")]
+    assert "connection" in bench.outcomes[0].reason and bench.outcomes[0].tokens == 2
+    assert link.breaker.snapshot().consecutive_failures == 1
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+async def test_silence_after_the_first_token_cuts_at_the_gap_deadline(
+    bench: Bench, api: str
+) -> None:
+    bench.server.queue(Reply(["Hi", " there"], end="hang"))
+    started = time.monotonic()
+    items = await heard(bench.router(bench.link(api)))
+    assert items == [Delta("Hi"), Delta(" there"), Finished("error")]
+    assert DEADLINES.gap <= time.monotonic() - started < DEADLINES.gap + 1.0
+    assert bench.kinds() == [(api, "cut")] and "silent" in bench.outcomes[0].reason
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+async def test_a_malformed_event_before_the_first_token_fails_over(bench: Bench, api: str) -> None:
+    bench.server.queue(Reply((), end="malformed"))
+    items = await heard(bench.router(bench.link(api)))
+    assert text(items) and ending(items).reason == "stop"
+    assert bench.kinds() == [(api, "failed_over"), ("autonomous", "ok")]
+    assert "malformed" in bench.outcomes[0].reason
+    assert len(bench.server.requests) == 1  # not the API's format: no point asking again
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+async def test_an_html_page_with_200_fails_over(bench: Bench, api: str) -> None:
+    bench.server.queue(Html())
+    reply = await bench.router(bench.link(api)).complete("reply", ASK)
+    assert reply.provider == "autonomous" and reply.text
+    assert bench.kinds() == [(api, "failed_over"), ("autonomous", "ok")]
+    assert "without a word" in bench.outcomes[0].reason
+
+
+async def test_the_breaker_opens_and_the_link_is_no_longer_called(bench: Bench) -> None:
+    bench.server.script(Fail(503))
+    once = RetryPolicy(attempts=1)
+    router = bench.router(bench.openai(policy=once, failure_threshold=2, cooldown=60))
+    for _ in range(4):
+        assert (await router.complete("reply", ASK)).provider == "autonomous"
+    assert len(bench.server.requests) == 2
+    assert [kind for _, kind in bench.kinds() if kind != "ok"] == [
+        "failed_over",
+        "failed_over",
+        "refused_by_breaker",
+        "refused_by_breaker",
+    ]
+
+
+async def test_with_everything_down_the_persona_still_answers(bench: Bench) -> None:
+    bench.server.script(Fail(503))
+    router = bench.router(bench.openai(), bench.anthropic())
+    reply = await router.complete("reply", ASK)
+    assert reply.provider == "autonomous" and reply.finished.reason == "stop" and reply.text
+    assert [r.api for r in bench.server.requests] == ["openai"] * 3 + ["anthropic"] * 3
+    assert bench.kinds() == [
+        ("openai", "failed_over"),
+        ("anthropic", "failed_over"),
+        ("autonomous", "ok"),
+    ]
+
+
+async def test_a_chain_that_runs_out_ends_with_an_error_and_no_text(bench: Bench) -> None:
+    bench.server.script(Fail(503))
+    items = await heard(
+        bench.router(bench.openai(policy=RetryPolicy(attempts=1)), autonomous=False)
+    )
+    assert items == [Finished("error")]
+
+
+async def test_an_unknown_role_says_what_to_configure(bench: Bench) -> None:
+    with pytest.raises(KeyError, match="idle"):
+        await bench.router(bench.openai()).complete("idle", ASK)
