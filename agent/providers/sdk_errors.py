@@ -10,6 +10,9 @@ exception's MRO so that the agent starts without paying for ``openai`` and ``ant
   ``RemoteProtocolError``, ...): a lost connection. Anthropic's stream lets a bare
   ``RemoteProtocolError`` through on a reset mid-stream.
 - ``APIStatusError`` and its subclasses: the status and the response headers (Retry-After).
+- an ``error`` event inside a stream, which arrives after a 200: Anthropic's SDK raises an
+  ``APIStatusError`` with status 200, mapped by its ``error.type``; OpenAI's raises a bare
+  ``APIError``, mapped by the ``code`` or ``status`` the server put in it, else ``Fatal``.
 - ``json.JSONDecodeError``: both SDKs raise it bare on a malformed server-sent event; the
   server is not speaking the protocol, so it is not retried (``Fatal``).
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from agent.providers.retry import Fatal, Verdict, classify
@@ -39,6 +43,8 @@ def verdict_of(exc: BaseException) -> Verdict:
         return classify(ConnectionError(kind))
     if "APIStatusError" in names:
         return _status_verdict(exc)
+    if "APIError" in names:
+        return _event_verdict(getattr(exc, "body", None))
     if isinstance(exc, json.JSONDecodeError):
         return Fatal("sent a malformed event (not the API's wire format?)")
     if isinstance(exc, OSError):
@@ -52,4 +58,39 @@ def _status_verdict(exc: BaseException) -> Verdict:
     headers: Mapping[str, str] = getattr(response, "headers", None) or {}
     if not isinstance(status, int):
         return Fatal(f"failed with {type(exc).__name__} and no HTTP status")
+    if status < 400:  # the HTTP exchange went well: an error event came inside the stream
+        return _event_verdict(getattr(exc, "body", None))
     return classify(status, headers)
+
+
+ANTHROPIC_ERROR_STATUSES = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+def _event_verdict(body: object) -> Verdict:
+    """The verdict on an error event sent inside a stream, from its body."""
+    error = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return Fatal("sent an error event without details")
+    kind = error.get("type")
+    if isinstance(kind, str) and kind in ANTHROPIC_ERROR_STATUSES:
+        verdict = classify(ANTHROPIC_ERROR_STATUSES[kind])
+    else:
+        status = next((_int(error.get(k)) for k in ("code", "status") if _int(error.get(k))), None)
+        verdict = classify(status) if status else Fatal("failed")
+    label = kind if isinstance(kind, str) and kind.isidentifier() else "error"
+    return replace(verdict, reason=f"{verdict.reason} in a stream's error event ({label[:40]})")
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None

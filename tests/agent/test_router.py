@@ -6,6 +6,8 @@ Every outcome a test produces is checked for the key and the prompt's text on th
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -249,3 +251,34 @@ async def test_a_chain_that_runs_out_ends_with_an_error_and_no_text(bench: Bench
 async def test_an_unknown_role_says_what_to_configure(bench: Bench) -> None:
     with pytest.raises(KeyError, match="idle"):
         await bench.router(bench.openai()).complete("idle", ASK)
+
+
+async def test_an_overloaded_event_before_the_first_token_is_retried(bench: Bench) -> None:
+    bench.server.queue(Reply((), end="error"))  # Anthropic's in-stream overloaded_error
+    reply = await bench.router(bench.anthropic()).complete("reply", ASK)
+    assert (reply.text, reply.provider) == ("Hello!", "anthropic")
+    assert bench.kinds() == [("anthropic", "ok")] and bench.outcomes[0].attempts == 2
+
+
+async def test_an_error_event_without_a_status_fails_over(bench: Bench) -> None:
+    bench.server.queue(Reply((), end="error"))  # OpenAI's in-stream server_error, no code
+    reply = await bench.router(bench.openai()).complete("reply", ASK)
+    assert reply.provider == "autonomous" and len(bench.server.requests) == 1
+    assert "server_error" in bench.outcomes[0].reason
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+async def test_an_error_event_mid_answer_cuts(bench: Bench, api: str) -> None:
+    bench.server.queue(Reply(["Hi"], end="error"))
+    assert await heard(bench.router(bench.link(api))) == [Delta("Hi"), Finished("error")]
+    assert bench.kinds() == [(api, "cut")] and "error event" in bench.outcomes[0].reason
+
+
+def test_the_router_does_not_import_the_sdks() -> None:
+    # Starting the agent must not pay for the SDKs: they load on a provider's first call.
+    sdks = "{'openai', 'anthropic', 'httpx2'}"
+    probe = f"import sys, agent.providers.router; print(sorted({sdks} & set(sys.modules)))"
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert found.strip() == "[]"
