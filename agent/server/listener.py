@@ -71,6 +71,19 @@ class ControlServer:
         return len(self._sessions)
 
     async def start(self) -> None:
+        """Listen on TCP (if configured) first, then the unix socket.
+
+        A client that sees the unix socket answer can count on the TCP port being open too.
+        """
+        if self.tcp_port:
+            try:
+                tcp = await asyncio.start_server(self._accept_tcp, "127.0.0.1", self.tcp_port)
+            except OSError as exc:
+                raise ServerError(
+                    f"cannot listen on 127.0.0.1:{self.tcp_port} ({exc.strerror}):"
+                    " choose another [control] tcp_port or set it to 0"
+                ) from None
+            self._servers.append(tcp)
         await prepare_socket_path(self.socket_path)
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others can connect
         try:
@@ -84,15 +97,6 @@ class ControlServer:
             os.umask(old_umask)
         self._servers.append(unix)
         self._inode = inode_of(self.socket_path)
-        if self.tcp_port:
-            try:
-                tcp = await asyncio.start_server(self._accept_tcp, "127.0.0.1", self.tcp_port)
-            except OSError as exc:
-                raise ServerError(
-                    f"cannot listen on 127.0.0.1:{self.tcp_port} ({exc.strerror}):"
-                    " choose another [control] tcp_port or set it to 0"
-                ) from None
-            self._servers.append(tcp)
 
     async def _accept_unix(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

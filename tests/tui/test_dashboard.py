@@ -9,6 +9,8 @@ from pathlib import Path
 from pytest import LogCaptureFixture
 from textual.app import App, ComposeResult
 from textual.message import Message
+from textual.pilot import Pilot
+from textual.widget import Widget
 from textual.widgets import Input
 
 from agent.protocol import Connection, Endpoint
@@ -96,6 +98,16 @@ async def test_hotkeys_come_from_the_snapshot(start_agent: StartAgent) -> None:
         await wait_until(pilot, lambda: lit_buttons(pad) == ["wink"], "f5 lights wink")
 
 
+async def settled_layout(pilot: Pilot[None], widget: Widget) -> None:
+    """Wait until ``widget`` stays in place for a few frames, so a click lands on it."""
+    last = None
+    for _ in range(100):
+        if widget.region == last:
+            return
+        last = widget.region
+        await pilot.pause(0.05)
+
+
 async def test_clicking_a_pad_button_fires_it(start_agent: StartAgent) -> None:
     agent = await start_agent()
     async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
@@ -103,6 +115,7 @@ async def test_clicking_a_pad_button_fires_it(start_agent: StartAgent) -> None:
         pad = screen.query_one(ExpressionPad)
         button = pad.query(ExpressionButton)[2]
         await wait_until(pilot, lambda: button.region.area > 0, "the button is laid out")
+        await settled_layout(pilot, button)  # health rows arriving can still move the pad
         await pilot.click(button)
         third = pad.pad[2].expression
         await wait_until(pilot, lambda: lit_buttons(pad) == [third], "the clicked one is lit")
