@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
 from agent.providers.base import ChatRequest, Delta, Finished, Message, StreamItem, Usage
-from agent.providers.presets import Preset, request_for
+from agent.providers.sdk_provider import SdkProvider
 
 if TYPE_CHECKING:
     import anthropic
@@ -26,25 +26,10 @@ _FINISH = {
 }
 
 
-class AnthropicMessages:
+class AnthropicMessages(SdkProvider):
     """A provider for Claude (or any server speaking the Messages API, like DeepSeek's)."""
 
-    def __init__(
-        self,
-        preset: Preset,
-        api_key: str,
-        *,
-        model: str = "",
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-    ) -> None:
-        self.name = preset.name
-        self.preset = preset
-        self.model = model or preset.default_model
-        self._api_key = api_key
-        self._timeouts = (connect_timeout, read_timeout)
-        self._headers = request_for(preset, self.model, api_key).headers  # fails early
-        self._client: anthropic.AsyncAnthropic | None = None
+    _client: anthropic.AsyncAnthropic | None = None  # built on first use: importing the SDK is slow
 
     def client(self) -> anthropic.AsyncAnthropic:
         if self._client is None:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
 from agent.providers.base import ChatRequest, Delta, Finished, StreamItem, Usage
-from agent.providers.presets import Preset, request_for
+from agent.providers.sdk_provider import SdkProvider
 
 if TYPE_CHECKING:
     import openai
@@ -21,26 +21,10 @@ if TYPE_CHECKING:
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
 
 
-class OpenAICompatible:
+class OpenAICompatible(SdkProvider):
     """A provider on the OpenAI SDK for one preset (OpenAI, Groq, Ollama, vLLM, ...)."""
 
-    def __init__(
-        self,
-        preset: Preset,
-        api_key: str = "",
-        *,
-        model: str = "",
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-    ) -> None:
-        self.name = preset.name
-        self.preset = preset
-        self.model = model or preset.default_model
-        self._api_key = api_key
-        self._timeouts = (connect_timeout, read_timeout)
-        # Built now so a missing key or base URL is reported at configuration time.
-        self._headers = request_for(preset, self.model, api_key).headers
-        self._client: openai.AsyncOpenAI | None = None
+    _client: openai.AsyncOpenAI | None = None  # built on first use: importing the SDK is slow
 
     def client(self) -> openai.AsyncOpenAI:
         if self._client is None:
