@@ -140,6 +140,115 @@ class MidiSection(_Section):
     port: Annotated[str, _doc("Input port name (`airi doctor` lists them). Empty: the first.")] = ""
 
 
+class ProviderEntry(_Section):
+    """One LLM provider: a preset (`airi providers list`) plus what you change about it.
+
+    The key is a secret: secrets.toml `[providers] NAME = "..."`, or the preset's variable
+    (AIRI_<PRESET>_API_KEY, or the service's own, e.g. GROQ_API_KEY).
+    """
+
+    preset: Annotated[
+        str, _doc("Preset name. Empty: the table's own name, e.g. [providers.groq].")
+    ] = ""
+    model: Annotated[str, _doc("Model to ask. Empty: the preset's default model.")] = ""
+    base_url: Annotated[
+        str, _doc("Address of the API. Empty: the preset's. Required for `custom`.")
+    ] = ""
+    enabled: Annotated[bool, _doc("false: keep it configured but send it nothing.")] = True
+    requests_per_minute: Annotated[
+        int, Meta(ge=0, description="Your plan's request limit. 0: no limit.")
+    ] = 0
+    tokens_per_minute: Annotated[
+        int, Meta(ge=0, description="Your plan's token limit. 0: no limit.")
+    ] = 0
+    price_input: Annotated[
+        float, Meta(ge=-1, description="US$ per million input tokens. -1: airi's price table.")
+    ] = -1.0
+    price_output: Annotated[
+        float, Meta(ge=-1, description="US$ per million output tokens. -1: airi's price table.")
+    ] = -1.0
+    connect_timeout: Annotated[
+        float, Meta(gt=0, description="Seconds to open a connection before giving up.")
+    ] = 5.0
+
+
+class ChainLink(_Section):
+    """A chain entry written as a table, for a model or a weight of its own."""
+
+    provider: Annotated[str, _doc("A name from [providers], a preset name, or autonomous.")]
+    model: Annotated[str, _doc("Model for this chain only. Empty: the provider's.")] = ""
+    weight: Annotated[
+        float, Meta(ge=0, description="Share of load among weighted neighbours. 0: no weight.")
+    ] = 0.0
+
+
+ChainItem = str | ChainLink
+
+
+class ChainsSection(_Section):
+    """Which providers answer each kind of request, in the order tried.
+
+    Each entry is a provider name, or { provider = "groq", model = "...", weight = 2 }.
+    Neighbours with a weight share load at random by weight. Empty: every enabled provider
+    in the order of [providers]. The autonomous persona always ends a chain (see [router]).
+    """
+
+    reply: Annotated[list[ChainItem], _doc("Answers to chat.")] = msgspec.field(
+        default_factory=list
+    )
+    idle: Annotated[list[ChainItem], _doc("Talk while chat is quiet.")] = msgspec.field(
+        default_factory=list
+    )
+    summarize: Annotated[list[ChainItem], _doc("Summaries for memory.")] = msgspec.field(
+        default_factory=list
+    )
+    moderate: Annotated[list[ChainItem], _doc("Second opinion on flagged text.")] = msgspec.field(
+        default_factory=list
+    )
+
+
+class RouterSection(_Section):
+    """How long providers get, and what happens when they fail."""
+
+    first_token: Annotated[
+        float, Meta(gt=0, description="Seconds to the first token before trying the next.")
+    ] = 8.0
+    gap: Annotated[
+        float, Meta(gt=0, description="Longest silence mid-answer before the line is cut.")
+    ] = 10.0
+    total: Annotated[
+        float, Meta(gt=0, description="Longest one provider may take for one answer.")
+    ] = 60.0
+    hedge: Annotated[
+        bool,
+        _doc("Start the next provider too when one is slower than its own p95; keep the first."),
+    ] = False
+    autonomous_last: Annotated[
+        bool, _doc("End every chain with the offline persona, so the show never goes silent.")
+    ] = True
+    failure_threshold: Annotated[
+        int, Meta(ge=1, description="Failures in a row that open a provider's breaker.")
+    ] = 5
+    cooldown: Annotated[
+        float, Meta(gt=0, description="Seconds a breaker stays open before a probe.")
+    ] = 15.0
+
+
+class DirectorSection(_Section):
+    """When the AI talks on its own."""
+
+    reply_every: Annotated[
+        float,
+        Meta(ge=0, description="At most one chat answer per this many seconds. 0: never answer."),
+    ] = 20.0
+    idle_after: Annotated[
+        float, Meta(ge=0, description="Talk after this many quiet seconds. 0: never.")
+    ] = 90.0
+    system_prompt: Annotated[
+        str, _doc("Extra instructions for the model, after the persona's own.")
+    ] = ""
+
+
 class Config(_Section):
     """The whole configuration file."""
 
@@ -153,6 +262,12 @@ class Config(_Section):
     twitch: TwitchSection = msgspec.field(default_factory=TwitchSection)
     obs: ObsSection = msgspec.field(default_factory=ObsSection)
     midi: MidiSection = msgspec.field(default_factory=MidiSection)
+    providers: Annotated[
+        dict[str, ProviderEntry], _doc("LLM providers by name: [providers.NAME].")
+    ] = msgspec.field(default_factory=dict)
+    chains: ChainsSection = msgspec.field(default_factory=ChainsSection)
+    router: RouterSection = msgspec.field(default_factory=RouterSection)
+    director: DirectorSection = msgspec.field(default_factory=DirectorSection)
 
     @property
     def demo_chat_on(self) -> bool:
@@ -247,7 +362,7 @@ def parse_config(data: dict[str, Any], file: str = "<config>") -> Config:
     if problems:
         raise ConfigError(problems)
     config = msgspec.convert(data, Config)
-    problems = _check_hotkeys(config, file)
+    problems = _check_hotkeys(config, file) + _check_providers(config, file)
     if problems:
         raise ConfigError(problems)
     return config
@@ -260,6 +375,33 @@ def _check_hotkeys(config: Config, file: str) -> list[Problem]:
         for key, name in config.pad.hotkeys.items()
         if name not in known
     ]
+
+
+def _check_providers(config: Config, file: str) -> list[Problem]:
+    """Presets exist, custom ones have an address, chains name something known."""
+    from agent.providers.presets import PresetError, lookup
+
+    problems = []
+    for name, entry in config.providers.items():
+        try:
+            preset = lookup(entry.preset or name)
+        except PresetError as exc:
+            problems.append(Problem(file, f"providers.{name}.preset", str(exc)))
+            continue
+        if not (entry.base_url or preset.base_url) and preset.kind != "autonomous":
+            reason = f"{preset.name} needs an address: set base_url"
+            problems.append(Problem(file, f"providers.{name}.base_url", reason))
+    for role in msgspec.structs.fields(ChainsSection):
+        for i, item in enumerate(getattr(config.chains, role.name)):
+            provider = item if isinstance(item, str) else item.provider
+            if provider in config.providers:
+                continue
+            try:
+                lookup(provider)
+            except PresetError as exc:
+                reason = f"{exc} (nor a name from [providers])"
+                problems.append(Problem(file, f"chains.{role.name}[{i}]", reason))
+    return problems
 
 
 def check_table(cls: type[msgspec.Struct], data: Any, file: str, prefix: str = "") -> list[Problem]:
@@ -276,9 +418,26 @@ def check_table(cls: type[msgspec.Struct], data: Any, file: str, prefix: str = "
             problems.append(Problem(file, where, f"unknown key (known here: {known})"))
         elif isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
             problems += check_table(field.type, value, file, where)
+        elif (table := _table_of_structs(field.type)) is not None:
+            if not isinstance(value, dict):
+                problems.append(Problem(file, where, f"expected a table, got {_toml_type(value)}"))
+                continue
+            for name, entry in value.items():
+                problems += check_table(table, entry, file, f"{where}.{name}")
         else:
             problems += _check_value(field.type, value, file, where)
     return problems
+
+
+def _table_of_structs(annotation: Any) -> type[msgspec.Struct] | None:
+    """S for a ``dict[str, S]`` field (``[providers.NAME]``), else None."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) is dict:
+        value = get_args(annotation)[1]
+        if isinstance(value, type) and issubclass(value, msgspec.Struct):
+            return value
+    return None
 
 
 def _check_value(annotation: Any, value: Any, file: str, where: str) -> list[Problem]:

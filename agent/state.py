@@ -12,6 +12,7 @@ from agent.protocol.messages import (
     ActionUpdated,
     CaptionShown,
     ChatMessage,
+    ChainsChanged,
     ChatReceived,
     ClientsChanged,
     Event,
@@ -20,6 +21,8 @@ from agent.protocol.messages import (
     LogLine,
     LogRecorded,
     PadButton,
+    ProviderChanged,
+    ProviderStatus,
     ServiceHealth,
     Snapshot,
 )
@@ -44,6 +47,8 @@ class AgentState:
         self.caption = ""
         self.logs: deque[LogLine] = deque(maxlen=MAX_LOGS)
         self.clients = 0
+        self.providers: dict[str, ProviderStatus] = {}  # in configuration order
+        self.chains: dict[str, list[str]] = {}
 
     def apply(self, event: Event) -> None:
         match event:
@@ -61,6 +66,10 @@ class AgentState:
                 self.logs.append(line)
             case ClientsChanged(count=count):
                 self.clients = count
+            case ProviderChanged(status=status):
+                self.providers[status.name] = status
+            case ChainsChanged(chains=chains):
+                self.chains = chains
 
     def keep_action(self, action: Action) -> None:
         self.actions[action.id] = action
@@ -84,4 +93,6 @@ class AgentState:
             caption=self.caption,
             logs=list(self.logs),
             clients=self.clients,
+            providers=list(self.providers.values()),
+            chains=self.chains,
         )

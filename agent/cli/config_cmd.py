@@ -125,8 +125,27 @@ def starter_config() -> str:
     defaults = Config()
     parts = [_header()]
     for field in msgspec.structs.fields(Config):
-        parts.append(_section_text(field.name, getattr(defaults, field.name)))
+        value = getattr(defaults, field.name)
+        if isinstance(value, dict):  # [providers.NAME]: an example, commented out
+            parts.append(_example_tables(field.name, field.type))
+        else:
+            parts.append(_section_text(field.name, value))
     return "\n".join(parts)
+
+
+def _example_tables(name: str, annotation: Any) -> str:
+    """A table of named sub-tables, shown as one commented example (``[providers.groq]``)."""
+
+    import inspect
+
+    from agent.config import ProviderEntry
+
+    doc = inspect.cleandoc(ProviderEntry.__doc__ or "").splitlines()
+    lines = [_comment([_description(annotation), *doc, "", "For example (uncomment to use):"])]
+    example = _section_text(f"{name}.groq", ProviderEntry()).splitlines()
+    start = next(i for i, line in enumerate(example) if line.startswith("["))
+    lines.append(_comment(example[start:]))
+    return "\n".join(lines) + "\n"
 
 
 def _header() -> str:
@@ -152,9 +171,11 @@ def _header() -> str:
 
 
 def _section_text(name: str, section: msgspec.Struct) -> str:
+    import inspect
+
     import msgspec
 
-    lines = [_comment((type(section).__doc__ or "").strip().splitlines()), f"[{name}]"]
+    lines = [_comment(inspect.cleandoc(type(section).__doc__ or "").splitlines()), f"[{name}]"]
     for field in msgspec.structs.fields(section):
         description = _description(field.type)
         if description:

@@ -11,8 +11,12 @@ from typing import Literal
 
 import msgspec
 
-PROTOCOL_VERSION = 1
-"""Bumped on any change a client of the previous version would misread."""
+PROTOCOL_VERSION = 2
+"""Bumped on any change a client of the previous version would misread.
+
+2: the LLM providers (``Snapshot.providers``/``chains``, ``ProviderChanged``,
+``ProviderRequestDone``, ``SetProviderEnabled``, ``ProbeProvider``, ``MoveProvider``).
+"""
 
 
 # gc=False: messages hold only strings, numbers and other messages, never a cycle, so the
@@ -78,6 +82,54 @@ class LogLine(msgspec.Struct, omit_defaults=True, gc=False):
     message: str
 
 
+ProviderState = Literal["up", "degraded", "open", "disabled", "misconfigured", "idle"]
+"""idle: configured and allowed, but not asked anything yet."""
+
+
+class ProviderStatus(msgspec.Struct, omit_defaults=True, gc=False):
+    """One configured LLM provider as the providers panel shows it. Never holds a key."""
+
+    name: str
+    preset: str
+    model: str
+    state: ProviderState
+    local: bool = False
+    enabled: bool = True
+    requests: int = 0
+    failures: int = 0
+    """Requests that failed on this provider (failed over, cut, misconfigured)."""
+    ttft_p50: float | None = None
+    ttft_p95: float | None = None
+    tokens_per_second: float | None = None
+    """Median output rate over recent answers."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    spend: float | None = None
+    """US dollars this session; None when the model's price is unknown."""
+    last_error: str = ""
+    recent_ttft: list[float] = []
+    """Seconds to first token of the latest answers, oldest first, for the sparkline."""
+
+
+class ProviderRequest(msgspec.Struct, omit_defaults=True, gc=False):
+    """How one provider did on one request: sizes and timings, never the prompt or a key."""
+
+    role: str
+    provider: str
+    model: str
+    outcome: str
+    """ok, failed_over, cut, misconfigured, refused_by_breaker, rate_limited, hedge_lost."""
+    ts: float
+    attempts: int = 0
+    ttft: float | None = None
+    duration: float = 0.0
+    tokens_per_second: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float | None = None
+    reason: str = ""
+
+
 class Snapshot(msgspec.Struct, omit_defaults=True, gc=False):
     """The whole current state, enough for a client to redraw without replaying history."""
 
@@ -96,6 +148,9 @@ class Snapshot(msgspec.Struct, omit_defaults=True, gc=False):
     caption: str = ""
     logs: list[LogLine] = []
     clients: int = 0
+    providers: list[ProviderStatus] = []
+    chains: dict[str, list[str]] = {}
+    """Role (reply, idle, summarize, moderate) to provider names, in the order tried."""
 
 
 # --- requests: client to agent -------------------------------------------------------------
@@ -134,7 +189,40 @@ class TriggerExpression(_Tagged):
     id: int = 0
 
 
-Request = Hello | Ping | GetSnapshot | Say | TriggerExpression
+class SetProviderEnabled(_Tagged):
+    """Let a provider take requests again, or stop sending it any (live, no restart)."""
+
+    name: str
+    enabled: bool
+    id: int = 0
+
+
+class ProbeProvider(_Tagged):
+    """Check a provider now with a cheap call; Ok.detail says how long it took."""
+
+    name: str
+    id: int = 0
+
+
+class MoveProvider(_Tagged):
+    """Move a provider up (``offset`` < 0) or down its chains; ``role`` empty: every chain."""
+
+    name: str
+    offset: int
+    role: str = ""
+    id: int = 0
+
+
+Request = (
+    Hello
+    | Ping
+    | GetSnapshot
+    | Say
+    | TriggerExpression
+    | SetProviderEnabled
+    | ProbeProvider
+    | MoveProvider
+)
 
 
 # --- replies: agent to client, echoing the request's id ------------------------------------
@@ -211,6 +299,23 @@ class HealthChanged(_Tagged):
     seq: int = 0
 
 
+class ProviderChanged(_Tagged):
+    """A provider's state or figures changed (after a request, a probe, a switch)."""
+
+    status: ProviderStatus
+    seq: int = 0
+
+
+class ProviderRequestDone(_Tagged):
+    request: ProviderRequest
+    seq: int = 0
+
+
+class ChainsChanged(_Tagged):
+    chains: dict[str, list[str]]
+    seq: int = 0
+
+
 class LogRecorded(_Tagged):
     line: LogLine
     seq: int = 0
@@ -243,6 +348,9 @@ Event = (
     | ExpressionChanged
     | CaptionShown
     | HealthChanged
+    | ProviderChanged
+    | ProviderRequestDone
+    | ChainsChanged
     | LogRecorded
     | ClientsChanged
     | AgentStopping

@@ -40,6 +40,32 @@ SNAPSHOT = m.Snapshot(
     caption="hello",
     logs=[m.LogLine(ts=1.0, level="info", logger="airi", message="up")],
     clients=2,
+    providers=[
+        m.ProviderStatus(
+            name="groq",
+            preset="groq",
+            model="llama",
+            state="up",
+            requests=3,
+            ttft_p50=0.2,
+            ttft_p95=0.4,
+            spend=0.0012,
+            recent_ttft=[0.2, 0.3],
+        )
+    ],
+    chains={"reply": ["groq", "autonomous"]},
+)
+PROVIDER_REQUEST = m.ProviderRequest(
+    role="reply",
+    provider="groq",
+    model="llama",
+    outcome="ok",
+    ts=3.0,
+    ttft=0.2,
+    tokens_per_second=80.0,
+    input_tokens=120,
+    output_tokens=40,
+    cost=None,
 )
 
 REQUESTS = [
@@ -48,6 +74,9 @@ REQUESTS = [
     m.GetSnapshot(id=2),
     m.Say(text="hello chat", id=3),
     m.TriggerExpression(name="happy", id=4),
+    m.SetProviderEnabled(name="groq", enabled=False, id=5),
+    m.ProbeProvider(name="groq", id=6),
+    m.MoveProvider(name="groq", offset=-1, role="reply", id=7),
 ]
 TO_CLIENT = [
     m.Welcome(id=0, agent_version="0.1.0", protocol_version=1, snapshot=SNAPSHOT),
@@ -60,6 +89,9 @@ TO_CLIENT = [
     m.ExpressionChanged(name="happy", source="pad", seq=4),
     m.CaptionShown(text="hello", seq=5),
     m.HealthChanged(health=HEALTH, seq=6),
+    m.ProviderChanged(status=SNAPSHOT.providers[0], seq=6),
+    m.ProviderRequestDone(request=PROVIDER_REQUEST, seq=6),
+    m.ChainsChanged(chains={"reply": ["autonomous"]}, seq=6),
     m.LogRecorded(line=m.LogLine(ts=1.0, level="warning", logger="x", message="y"), seq=7),
     m.ClientsChanged(count=3, seq=8),
     m.AgentStopping(reason="SIGTERM", seq=9),
