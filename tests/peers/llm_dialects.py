@@ -107,6 +107,16 @@ class Dialect(Protocol):
     def error_frame(self) -> bytes: ...
 
 
+def _missing_in_tool(tool: Any) -> str | None:
+    """The first field a Chat Completions tool lacks, as the error names it."""
+    if not isinstance(tool, dict) or "type" not in tool:
+        return "type"
+    function = tool.get("function")
+    if not isinstance(function, dict):
+        return "function"
+    return None if "name" in function else "function.name"
+
+
 def _mask(key: str) -> str:
     return f"{key[:3]}{'*' * max(0, len(key) - 7)}{key[-4:]}" if len(key) > 8 else "***"
 
@@ -164,6 +174,19 @@ class OpenAIDialect:
             return 400, "[] is too short - 'messages'"
         if route == "embeddings" and not body.get("input"):
             return 400, "'input' is a required property"
+        if route == "chat" and "tools" in body:
+            return self._refuse_tools(body["tools"])
+        return None
+
+    @staticmethod
+    def _refuse_tools(tools: Any) -> Refusal | None:
+        """What Chat Completions says of a ``tools`` list it cannot use (one fault at a time)."""
+        if not isinstance(tools, list) or not tools:
+            return 400, "[] is too short - 'tools'"
+        for i, tool in enumerate(tools):
+            missing = _missing_in_tool(tool)
+            if missing:
+                return 400, f"Missing required parameter: 'tools[{i}].{missing}'."
         return None
 
     def headers(self, serial: int) -> dict[str, str]:
@@ -184,12 +207,13 @@ class OpenAIDialect:
         ]
         return {"object": "list", "data": data}
 
-    def embeddings(self, body: Any) -> dict[str, Any]:
+    def embeddings(self, body: Any, size: int = 8) -> dict[str, Any]:
+        """Vectors of ``size`` numbers, or of the ``dimensions`` the request asks for."""
         texts = [body["input"]] if isinstance(body["input"], str) else list(body["input"])
         base64ed = body.get("encoding_format") == "base64"
         data = []
         for i, text in enumerate(texts):
-            vector = embedding(str(text), int(body.get("dimensions") or 8))
+            vector = embedding(str(text), int(body.get("dimensions") or size))
             data.append(
                 {
                     "object": "embedding",
@@ -359,6 +383,10 @@ class AnthropicDialect:
                 return 400, f"{name}: Field required"
         # No check on `role: "system"` messages: the 2.x SDK's MessageParam admits them, so
         # the service may now take them. Tests assert on the recorded `system` field instead.
+        for i, tool in enumerate(body.get("tools") or ()):
+            for name in ("name", "input_schema"):
+                if not isinstance(tool, dict) or name not in tool:
+                    return 400, f"tools.{i}.custom.{name}: Field required"
         return None
 
     def headers(self, serial: int) -> dict[str, str]:

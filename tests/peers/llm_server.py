@@ -128,9 +128,16 @@ class LLMServer:
     A request refused for its key, its headers or its body consumes no queued behaviour.
     """
 
-    def __init__(self, *, api_key: str | None = "test-key", models: Sequence[str] = ("m",)) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        models: Sequence[str] = ("m",),
+        embedding_size: int = 8,
+    ) -> None:
         self.api_key = api_key
         self.models = list(models)
+        self.embedding_size = embedding_size  # numbers per vector unless a request names more
         self.requests: list[ReceivedRequest] = []
         self.default: Behaviour = Reply()
         self._queue: deque[Behaviour] = deque()
@@ -275,7 +282,9 @@ class LLMServer:
             )
         if route == "embeddings":
             return web.json_response(
-                OPENAI.embeddings(seen.body), headers=dialect.headers(serial), dumps=dumps
+                OPENAI.embeddings(seen.body, self.embedding_size),
+                headers=dialect.headers(serial),
+                dumps=dumps,
             )
         exchange = _exchange(serial, seen.body, reply)
         if seen.stream:

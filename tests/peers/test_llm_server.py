@@ -192,6 +192,38 @@ async def test_openai_models_and_embeddings(server: LLMServer) -> None:
     assert list(struct.unpack("<8f", raw)) == pytest.approx(embedding("a"), abs=1e-6)
 
 
+async def test_openai_embeddings_have_the_servers_size_unless_asked(server: LLMServer) -> None:
+    server.embedding_size = 5
+    client = gpt(server)
+    sized = await client.embeddings.create(model="e", input="a", encoding_format="float")
+    assert sized.data[0].embedding == embedding("a", 5)
+    asked = await client.embeddings.create(
+        model="e", input="a", encoding_format="float", dimensions=3
+    )
+    assert len(asked.data[0].embedding) == 3
+
+
+@pytest.mark.parametrize(
+    ("tools", "message"),
+    [
+        ([], "[] is too short - 'tools'"),
+        ([{"function": {"name": "f"}}], "Missing required parameter: 'tools[0].type'."),
+        ([*OPENAI_TOOLS, {"type": "function"}], "Missing required parameter: 'tools[1].function'."),
+        (
+            [{"type": "function", "function": {"parameters": {}}}],
+            "Missing required parameter: 'tools[0].function.name'.",
+        ),
+    ],
+)
+async def test_openai_refuses_tools_it_cannot_use(
+    server: LLMServer, tools: list[Any], message: str
+) -> None:
+    body = {"model": "m", "messages": CHAT, "tools": tools}
+    auth = {"Authorization": f"Bearer {KEY}"}
+    status, _, raw = await raw_post(server, "/v1/chat/completions", body, auth)
+    assert (status, json.loads(raw)["error"]["message"]) == (400, message)
+
+
 async def test_openai_headers_a_preset_adds_are_recorded(server: LLMServer) -> None:
     attribution = {"HTTP-Referer": "https://example.org/airi", "X-Title": "AIRI"}
     client = gpt(server, default_headers=attribution)
@@ -482,6 +514,19 @@ async def test_anthropic_refuses_what_the_service_refuses(server: LLMServer) -> 
         "anthropic-version: header is required",
     )
     status, _, _ = await raw_post(server, "/v1/messages", body, versioned)
+    assert status == 200
+
+
+async def test_anthropic_refuses_a_tool_without_its_schema(server: LLMServer) -> None:
+    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+    body = {"model": "m", "max_tokens": 5, "messages": MESSAGES, "tools": [{"name": "f"}]}
+    status, _, raw = await raw_post(server, "/v1/messages", body, headers)
+    assert (status, json.loads(raw)["error"]["message"]) == (
+        400,
+        "tools.0.custom.input_schema: Field required",
+    )
+    body["tools"] = ANTHROPIC_TOOLS
+    status, _, _ = await raw_post(server, "/v1/messages", body, headers)
     assert status == 200
 
 
