@@ -6,6 +6,8 @@ Every outcome a test produces is checked for the key and the prompt's text on th
 
 from __future__ import annotations
 
+import asyncio
+import random
 import subprocess
 import sys
 import time
@@ -18,8 +20,17 @@ import openai
 import pytest
 
 from agent.providers.anthropic_messages import AnthropicMessages
-from agent.providers.base import ChatRequest, Delta, Finished, Message, Provider, StreamItem
+from agent.providers.base import (
+    ChatRequest,
+    Delta,
+    Finished,
+    Message,
+    Provider,
+    StreamItem,
+    Usage,
+)
 from agent.providers.breaker import BreakerConfig, CircuitBreaker
+from agent.providers.limits import RateLimiter, RateLimits
 from agent.providers.openai_compat import OpenAICompatible
 from agent.providers.presets import lookup, with_base_url
 from agent.providers.retry import RetryPolicy
@@ -282,3 +293,145 @@ def test_the_router_does_not_import_the_sdks() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert found.strip() == "[]"
+
+
+# --- fake providers: weights, limits, live chains, outcome figures --------------------------
+
+
+class Call(msgspec.Struct, frozen=True):
+    """Stands in for a tool call: any item before Finished that is not text."""
+
+    name: str
+
+
+@dataclass
+class Fake:
+    """A provider without a network: says ``items`` after ``first_delay``, or fails."""
+
+    name: str
+    items: tuple[object, ...] = (Delta("hi"), Finished("stop"))
+    first_delay: float = 0.0
+    fail: bool = False
+    model: str = "fake-1"
+    calls: int = 0
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        self.calls += 1
+        await asyncio.sleep(self.first_delay)
+        if self.fail:
+            raise ConnectionError("refused")
+        for item in self.items:
+            yield item  # type: ignore[misc]
+
+    async def probe(self) -> float:
+        return 0.0
+
+
+def fake_router(*links: Link, **options: object) -> tuple[Router, list[RequestOutcome]]:
+    outcomes: list[RequestOutcome] = []
+    router = Router({"reply": links}, on_outcome=outcomes.append, **options)  # type: ignore[arg-type]
+    return router, outcomes
+
+
+ONCE = RetryPolicy(attempts=1)
+
+
+async def test_an_outcome_carries_model_usage_and_speed(bench: Bench) -> None:
+    bench.server.queue(Reply(["a", "b", "c", "d"], delay=0.02, input_tokens=11, output_tokens=7))
+    await bench.router(bench.openai()).complete("reply", ASK)
+    (outcome,) = bench.outcomes
+    assert outcome.model == "m"  # the provider's model: the request named none
+    assert (outcome.input_tokens, outcome.output_tokens, outcome.tokens) == (11, 7, 7)
+    assert outcome.tokens_per_second is not None and outcome.tokens_per_second > 0
+
+
+async def test_the_request_model_wins_and_a_link_that_failed_has_no_speed() -> None:
+    router, outcomes = fake_router(Link(Fake("down", fail=True), policy=ONCE), Link(Fake("up")))
+    ask = ChatRequest(messages=ASK.messages, model="big-1")
+    await router.complete("reply", ask)
+    assert [(o.provider, o.model) for o in outcomes] == [("down", "big-1"), ("up", "big-1")]
+    assert outcomes[0].tokens_per_second is None and outcomes[0].output_tokens == 0
+
+
+async def test_a_reply_of_tool_calls_alone_is_an_answer() -> None:
+    calls = (Call("wave"), Call("jump"), Finished("tool_calls"))
+    router, outcomes = fake_router(Link(Fake("tools", calls)), Link(Fake("next")))
+    items = [item async for item in router.stream("reply", ASK)]
+    assert items == list(calls)
+    assert [(o.provider, o.outcome, o.tokens) for o in outcomes] == [("tools", "ok", 2)]
+    assert (await router.complete("reply", ASK)).provider == "tools"
+
+
+def picks_first(links: list[Link], requests: int, seed: int = 7) -> dict[str, int]:
+    router = Router({"reply": links}, rng=random.Random(seed))
+    firsts = [router._order("reply")[0].provider.name for _ in range(requests)]
+    return {name: firsts.count(name) for name in sorted(set(firsts))}
+
+
+def test_the_first_link_of_a_tier_is_picked_by_weight() -> None:
+    a = Link(Fake("a"), weight=3, group="fast")
+    b = Link(Fake("b"), weight=1, group="fast")
+    counts = picks_first([a, b, Link(Fake("persona"))], 2000)
+    assert set(counts) == {"a", "b"}
+    assert 1300 < counts["a"] < 1700  # 1500 expected
+
+
+def test_links_outside_a_group_keep_their_order_and_weight_zero_only_backs_up() -> None:
+    a, b = Link(Fake("a"), weight=5), Link(Fake("b"), weight=1)
+    assert picks_first([a, b], 200) == {"a": 200}  # no group: two tiers, in order
+    spare = Link(Fake("spare"), weight=0, group="g")
+    main = Link(Fake("main"), weight=1, group="g")
+    router = Router({"reply": [spare, main]}, rng=random.Random(1))
+    orders = {tuple(link.provider.name for link in router._order("reply")) for _ in range(50)}
+    assert orders == {("main", "spare")}
+
+
+async def test_failover_within_a_weighted_tier_reaches_every_link() -> None:
+    fakes = [Fake(name, fail=True) for name in ("a", "b", "c")]
+    patient = BreakerConfig(failure_threshold=100, min_calls=100)
+    tier = [
+        Link(f, CircuitBreaker(patient), ONCE, weight=w, group="g")
+        for f, w in zip(fakes, (5, 1, 1), strict=True)
+    ]
+    router, outcomes = fake_router(*tier, Link(Fake("last")), rng=random.Random(3))
+    for _ in range(20):
+        outcomes.clear()
+        assert (await router.complete("reply", ASK)).provider == "last"
+        tried = [o.provider for o in outcomes]
+        assert sorted(tried[:3]) == ["a", "b", "c"] and tried[3] == "last"
+    assert all(f.calls == 20 for f in fakes)
+
+
+async def test_a_rate_limited_link_is_skipped_and_a_short_wait_is_waited_out() -> None:
+    clock = [0.0]
+    limiter = RateLimiter(RateLimits(requests_per_minute=1), now=lambda: clock[0])
+    limited = Fake("limited")
+    router, outcomes = fake_router(Link(limited, limiter=limiter), Link(Fake("other")))
+    assert (await router.complete("reply", ASK)).provider == "limited"
+    assert (await router.complete("reply", ASK)).provider == "other"
+    assert outcomes[1].outcome == "rate_limited" and "60.0 s" in outcomes[1].reason
+    assert limited.calls == 1
+    clock[0] = 59.9  # 0.1 s to go: under the router's 0.25 s allowance
+    assert (await router.complete("reply", ASK)).provider == "limited"
+
+
+def test_a_token_limit_is_charged_the_estimate_and_settled_with_usage() -> None:
+    limiter = RateLimiter(RateLimits(tokens_per_minute=1000), now=lambda: 0.0)
+    usage = Finished("stop", Usage(input_tokens=10, output_tokens=5))
+    router, _ = fake_router(Link(Fake("p", (Delta("x"), usage)), limiter=limiter))
+    ask = ChatRequest(messages=(Message("user", "x" * 400),), max_tokens=400)  # 500 estimated
+    asyncio.run(router.complete("reply", ask))
+    assert limiter.delay(985) == 0.0 and limiter.delay(986) > 0  # 15 used, not 500
+
+
+async def test_a_chain_replaced_live_leaves_requests_in_flight_on_theirs() -> None:
+    old, new = Fake("old", first_delay=0.2), Fake("new")
+    router, _ = fake_router(Link(old))
+    in_flight = asyncio.create_task(router.complete("reply", ASK))
+    await asyncio.sleep(0.05)
+    router.set_chain("reply", [Link(new)])
+    assert [link.provider.name for link in router.links("reply")] == ["new"]
+    assert (await router.complete("reply", ASK)).provider == "new"
+    assert (await in_flight).provider == "old"
+    router.set_chain("idle", [Link(old)])
+    assert router.roles == ("reply", "idle")
