@@ -3,20 +3,32 @@
 The system prompt goes in ``system``, not in the messages; the messages must alternate user and
 assistant and start with the user, so neighbours of one role are joined and a conversation that
 opens with the assistant gets a short user turn first. SDK retries are off: the router retries.
+
+A tool call is a ``tool_use`` content block whose input streams as ``input_json_delta`` pieces;
+it is handed on as one ``ToolCall`` when its block stops. Anthropic has no embeddings API.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from agent.providers.base import ChatRequest, Delta, Finished, Message, StreamItem, Usage
+from agent.providers.base import (
+    ChatRequest,
+    Delta,
+    Finished,
+    Message,
+    StreamItem,
+    Tool,
+    ToolCall,
+    Usage,
+)
 from agent.providers.sdk_provider import SdkProvider
 
 if TYPE_CHECKING:
     import anthropic
-    from anthropic.types import MessageParam
+    from anthropic.types import MessageParam, ToolParam
 
 _FINISH = {
     "end_turn": "stop",
@@ -48,34 +60,57 @@ class AnthropicMessages(SdkProvider):
         return self._client
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        import anthropic
-
-        # This SDK's stream() takes no temperature argument; the API still accepts the field.
-        extra = None if request.temperature is None else {"temperature": request.temperature}
-        system = request.system
+        self.require_tools(request)
         reason = "stop"
         input_tokens = output_tokens = 0
-        async with self.client().messages.stream(
-            model=request.model or self.model,
-            max_tokens=request.max_tokens,
-            system=system if system else anthropic.omit,
-            messages=cast("list[MessageParam]", alternating(request.messages)),
-            extra_body=extra,
-        ) as events:
+        calls: dict[int, list[str]] = {}  # block index -> [id, name, input JSON so far]
+        async with self._open(request) as events:
             async for event in events:
                 if event.type == "message_start":
                     input_tokens = event.message.usage.input_tokens
+                elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                    calls[event.index] = [event.content_block.id, event.content_block.name, ""]
                 elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                     yield Delta(event.delta.text)
+                elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                    calls[event.index][2] += event.delta.partial_json
+                elif event.type == "content_block_stop" and event.index in calls:
+                    call_id, name, arguments = calls.pop(event.index)
+                    yield ToolCall(call_id, name, arguments or "{}")
                 elif event.type == "message_delta":
                     output_tokens = event.usage.output_tokens
                     reason = _FINISH.get(event.delta.stop_reason or "", "stop")
         yield Finished(reason, Usage(input_tokens, output_tokens))  # type: ignore[arg-type]
 
+    def _open(self, request: ChatRequest) -> anthropic.AsyncMessageStreamManager[None]:
+        import anthropic
+
+        # This SDK's stream() takes no temperature argument; the API still accepts the field.
+        extra = None if request.temperature is None else {"temperature": request.temperature}
+        system = request.system
+        return self.client().messages.stream(
+            model=request.model or self.model,
+            max_tokens=request.max_tokens,
+            system=system if system else anthropic.omit,
+            messages=cast("list[MessageParam]", alternating(request.messages)),
+            tools=wire_tools(request.tools) if request.tools else anthropic.omit,
+            extra_body=extra,
+        )
+
     async def probe(self) -> float:
         started = time.perf_counter()
         await self.client().models.list()
         return time.perf_counter() - started
+
+    async def models(self) -> list[str]:
+        """The ids of the models the service serves, every page of them, sorted."""
+        self.require(self.preset.capabilities.models, "model list")
+        return sorted({model.id async for model in self.client().models.list()})
+
+    async def embed(self, texts: Sequence[str], model: str = "") -> list[list[float]]:
+        """Always ``Unsupported``: the Messages API has no embeddings endpoint."""
+        self.require(False, "embeddings (the Messages API has none)")
+        return []
 
     async def close(self) -> None:
         if self._client is not None:
@@ -95,3 +130,10 @@ def alternating(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     if not turns or turns[0]["role"] != "user":
         turns.insert(0, {"role": "user", "content": "(the stream is live)"})
     return turns
+
+
+def wire_tools(tools: Iterable[Tool]) -> list[ToolParam]:
+    """Tools in the Messages API's shape: the JSON schema goes in ``input_schema``."""
+    return [
+        {"name": t.name, "description": t.description, "input_schema": t.parameters} for t in tools
+    ]

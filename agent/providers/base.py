@@ -1,7 +1,8 @@
 """What every LLM provider offers the router: one shape for both SDKs and for the offline persona.
 
-A provider streams ``Delta`` values for a ``ChatRequest`` and ends with a ``Finished`` that
-carries usage; ``complete`` is the same call gathered into one ``Completion``. Context slots
+A provider streams ``Delta`` values (and a ``ToolCall`` for each function the model calls, once
+its arguments are whole) for a ``ChatRequest`` and ends with a ``Finished`` that carries usage;
+``complete`` is the same call gathered into one ``Completion``. Context slots
 (the viewer's name, the game, ...) travel with the request, so providers that fill templates
 (the autonomous persona) and providers that prompt a model see the same facts.
 """
@@ -9,7 +10,7 @@ carries usage; ``complete`` is the same call gathered into one ``Completion``. C
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -21,6 +22,16 @@ class Message(msgspec.Struct, frozen=True):
     content: str
 
 
+class Tool(msgspec.Struct, frozen=True):
+    """A function the model may call: what it is for, and a JSON schema of its arguments."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = msgspec.field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     """One turn to answer. ``context`` holds facts for slots: viewer, game, topic, ..."""
 
@@ -29,6 +40,7 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     max_tokens: int = 256
     temperature: float | None = None
     context: dict[str, str] = msgspec.field(default_factory=dict)
+    tools: tuple[Tool, ...] = ()  # none: the request carries no tools key at all
 
     @property
     def system(self) -> str:
@@ -50,6 +62,14 @@ class Delta(msgspec.Struct, frozen=True):
     text: str
 
 
+class ToolCall(msgspec.Struct, frozen=True):
+    """The model calls a function. ``arguments`` is the whole JSON text, never a fragment."""
+
+    id: str
+    name: str
+    arguments: str
+
+
 class Finished(msgspec.Struct, frozen=True):
     """The end of a stream: why it ended and what it cost."""
 
@@ -62,9 +82,17 @@ class Completion(msgspec.Struct, frozen=True):
     finished: Finished
     provider: str
     model: str
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
-StreamItem = Delta | Finished
+StreamItem = Delta | ToolCall | Finished
+
+
+class Unsupported(Exception):
+    """The service cannot do what was asked (embeddings from Claude, tools from Perplexity...).
+
+    It is a fact about the service, not a fault: retrying cannot help, another provider may.
+    """
 
 
 class Provider(Protocol):
@@ -82,10 +110,14 @@ class Provider(Protocol):
 async def complete(provider: Provider, request: ChatRequest) -> Completion:
     """The whole reply of a streamed call, for callers that do not speak as it arrives."""
     parts: list[str] = []
+    calls: list[ToolCall] = []
     finished = Finished("stop")
     async for item in provider.stream(request):
-        if isinstance(item, Delta):
-            parts.append(item.text)
-        else:
-            finished = item
-    return Completion("".join(parts), finished, provider.name, request.model)
+        match item:
+            case Delta(text):
+                parts.append(text)
+            case ToolCall():
+                calls.append(item)
+            case Finished():
+                finished = item
+    return Completion("".join(parts), finished, provider.name, request.model, tuple(calls))

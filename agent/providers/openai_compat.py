@@ -3,22 +3,43 @@
 The preset gives the base URL and headers (through ``request_for``, the one place that knows
 them); the SDK's own retries are off (``max_retries=0``) so the router's retry policy is the
 only one. The SDK is imported on first use: it costs import time the agent's start must not pay.
+
+Tool calls stream as fragments keyed by ``index``: the first carries the call's id and name,
+the rest pieces of its JSON arguments. They are gathered here and handed on as one ``ToolCall``
+each when the choice finishes, so nothing downstream ever sees half a JSON object.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from agent.providers.base import ChatRequest, Delta, Finished, StreamItem, Usage
+from agent.providers.base import (
+    ChatRequest,
+    Delta,
+    Finished,
+    StreamItem,
+    Tool,
+    ToolCall,
+    Usage,
+)
+from agent.providers.presets import PresetError
 from agent.providers.sdk_provider import SdkProvider
 
 if TYPE_CHECKING:
     import openai
-    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+    from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
+
+# The embedding model used when the caller names none; other presets need one named.
+EMBEDDING_MODELS = {
+    "openai": "text-embedding-3-small",
+    "mistral": "mistral-embed",
+    "gemini": "gemini-embedding-001",
+}
 
 
 class OpenAICompatible(SdkProvider):
@@ -49,10 +70,31 @@ class OpenAICompatible(SdkProvider):
         return {"Authorization": openai.Omit()}  # x-api-key, api-key, or no auth at all
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        self.require_tools(request)
+        chunks = await self._create(request)
+        reason = "stop"
+        usage = Usage()
+        calls = _PendingCalls()
+        async for chunk in chunks:
+            if chunk.usage is not None:
+                usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            for choice in chunk.choices[:1]:
+                if choice.delta.content:
+                    yield Delta(choice.delta.content)
+                calls.add(choice.delta.tool_calls or ())
+                if choice.finish_reason:
+                    reason = _FINISH.get(choice.finish_reason, "stop")
+                    for call in calls.whole():
+                        yield call
+        for call in calls.whole():  # a server that never said why it finished
+            yield call
+        yield Finished(reason, usage)  # type: ignore[arg-type]
+
+    async def _create(self, request: ChatRequest) -> openai.AsyncStream[Any]:
         import openai
 
         temperature = openai.omit if request.temperature is None else request.temperature
-        chunks = await self.client().chat.completions.create(
+        return await self.client().chat.completions.create(
             model=request.model or self.model,
             messages=cast(
                 "list[ChatCompletionMessageParam]",
@@ -60,21 +102,11 @@ class OpenAICompatible(SdkProvider):
             ),
             max_tokens=request.max_tokens,
             temperature=temperature,
+            tools=wire_tools(request.tools) if request.tools else openai.omit,
             stream=True,
             stream_options={"include_usage": True},
             extra_headers=self._extra_headers(),
         )
-        reason = "stop"
-        usage = Usage()
-        async for chunk in chunks:
-            if chunk.usage is not None:
-                usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-            for choice in chunk.choices[:1]:
-                if choice.delta.content:
-                    yield Delta(choice.delta.content)
-                if choice.finish_reason:
-                    reason = _FINISH.get(choice.finish_reason, "stop")
-        yield Finished(reason, usage)  # type: ignore[arg-type]
 
     async def probe(self) -> float:
         """List the models: cheap, needs the key, and proves the base URL is right."""
@@ -82,6 +114,71 @@ class OpenAICompatible(SdkProvider):
         await self.client().models.list(extra_headers=self._extra_headers())
         return time.perf_counter() - started
 
+    async def models(self) -> list[str]:
+        """The ids of the models the service serves, every page of them, sorted."""
+        self.require(self.preset.capabilities.models, "model list")
+        pages = self.client().models.list(extra_headers=self._extra_headers())
+        return sorted({model.id async for model in pages})
+
+    async def embed(self, texts: Sequence[str], model: str = "") -> list[list[float]]:
+        """One vector per text, in the order given."""
+        self.require(self.preset.capabilities.embeddings, "embeddings")
+        if not texts:
+            return []
+        response = await self.client().embeddings.create(
+            model=model or self._embedding_model(),
+            input=list(texts),
+            encoding_format="float",  # not every compatible server can send base64
+            extra_headers=self._extra_headers(),
+        )
+        return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+
+    def _embedding_model(self) -> str:
+        if self.name in EMBEDDING_MODELS:
+            return EMBEDDING_MODELS[self.name]
+        raise PresetError(
+            f"{self.preset.display_name} ({self.name}) has no default embedding model: "
+            "name one (the service's docs list them)"
+        )
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+def wire_tools(tools: Iterable[Tool]) -> list[ChatCompletionToolParam]:
+    """Tools in Chat Completions' shape: each a function with a JSON schema."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": tool.parameters,
+            },
+        }
+        for tool in tools
+    ]
+
+
+class _PendingCalls:
+    """Tool calls whose fragments are still arriving, by their index in the reply."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments so far]
+
+    def add(self, fragments: Iterable[ChoiceDeltaToolCall]) -> None:
+        for position, fragment in enumerate(fragments):
+            # Some compatible servers leave out the index when they send a call whole.
+            index = position if fragment.index is None else fragment.index
+            call = self._calls.setdefault(index, ["", "", ""])
+            function = fragment.function
+            call[0] = call[0] or fragment.id or ""
+            call[1] = call[1] or (function.name if function else None) or ""
+            call[2] += (function.arguments if function else None) or ""
+
+    def whole(self) -> list[ToolCall]:
+        """Every gathered call, in index order, forgotten once handed out."""
+        calls = [ToolCall(i, n, a or "{}") for _, (i, n, a) in sorted(self._calls.items())]
+        self._calls.clear()
+        return calls

@@ -8,9 +8,17 @@ import anthropic
 import pytest
 
 from agent.providers.anthropic_messages import AnthropicMessages, alternating
-from agent.providers.base import ChatRequest, Delta, Finished, Message, complete
+from agent.providers.base import (
+    ChatRequest,
+    Delta,
+    Finished,
+    Message,
+    Unsupported,
+    Usage,
+    complete,
+)
 from agent.providers.presets import lookup, with_base_url
-from tests.peers.llm_server import Fail, LLMServer
+from tests.peers.llm_server import Fail, LLMServer, Reply
 
 KEY = "sk-ant-test-0123456789"
 ASK = ChatRequest(
@@ -61,3 +69,22 @@ async def test_errors_surface_as_the_sdks_exceptions(server: LLMServer) -> None:
     assert overloaded.value.status_code == 529
     with pytest.raises(anthropic.AuthenticationError):
         await complete(claude(server, key="sk-ant-wrong-000000"), ASK)
+
+
+async def test_usage_reads_input_from_the_start_and_output_from_the_end(
+    server: LLMServer,
+) -> None:
+    server.queue(Reply(["Hi"], input_tokens=2048, output_tokens=17))
+    done = await complete(claude(server), ASK)
+    assert done.finished.usage == Usage(2048, 17)
+
+
+async def test_models_lists_every_served_model_sorted(server: LLMServer) -> None:
+    server.models = ["claude-sonnet-4-5", "claude-haiku-4-5"]
+    assert await claude(server).models() == ["claude-haiku-4-5", "claude-sonnet-4-5"]
+
+
+async def test_embed_is_unsupported_without_a_request(server: LLMServer) -> None:
+    with pytest.raises(Unsupported, match="offers no embeddings"):
+        await claude(server).embed(["hi"])
+    assert server.requests == []

@@ -7,10 +7,18 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 
-from agent.providers.base import ChatRequest, Delta, Finished, Message, complete
+from agent.providers.base import (
+    ChatRequest,
+    Delta,
+    Finished,
+    Message,
+    Unsupported,
+    Usage,
+    complete,
+)
 from agent.providers.openai_compat import OpenAICompatible
-from agent.providers.presets import lookup, with_base_url
-from tests.peers.llm_server import Fail, LLMServer, Reply
+from agent.providers.presets import PresetError, lookup, with_base_url
+from tests.peers.llm_server import Fail, LLMServer, Reply, embedding
 
 KEY = "sk-test-adapter-0123456789"
 ASK = ChatRequest(messages=(Message("system", "You are Airi."), Message("user", "hi!")))
@@ -70,3 +78,50 @@ async def test_errors_surface_as_the_sdks_exceptions_for_the_router_to_classify(
 async def test_probe_lists_models(server: LLMServer) -> None:
     assert await provider(server, "groq").probe() >= 0
     assert server.requests[0].path == "/v1/models"
+
+
+async def test_usage_carries_both_token_counts(server: LLMServer) -> None:
+    server.queue(Reply(["Hi"], input_tokens=1200, output_tokens=34))
+    done = await complete(provider(server, "openai"), ASK)
+    assert done.finished.usage == Usage(1200, 34)
+
+
+async def test_models_lists_every_served_model_sorted(server: LLMServer) -> None:
+    server.models = ["gpt-4o", "gpt-4.1-mini", "text-embedding-3-small"]
+    assert await provider(server, "openai").models() == [
+        "gpt-4.1-mini",
+        "gpt-4o",
+        "text-embedding-3-small",
+    ]
+
+
+async def test_models_of_a_service_without_a_model_list_is_unsupported(server: LLMServer) -> None:
+    with pytest.raises(Unsupported, match="model list"):
+        await provider(server, "cohere").models()
+    assert server.requests == []
+
+
+async def test_embed_returns_one_vector_per_text_of_the_servers_size(server: LLMServer) -> None:
+    server.embedding_size = 12
+    vectors = await provider(server, "openai").embed(["hi chat", "gg", "hi chat"])
+    assert len(vectors) == 3 and all(len(v) == 12 for v in vectors)
+    assert vectors[0] == vectors[2] == embedding("hi chat", 12) != vectors[1]
+    sent = server.requests[0]
+    assert sent.path == "/v1/embeddings"
+    assert sent.body["model"] == "text-embedding-3-small"  # the preset's embedding model
+    assert sent.body["input"] == ["hi chat", "gg", "hi chat"]
+
+
+async def test_embed_takes_a_named_model_and_needs_one_without_a_default(
+    server: LLMServer,
+) -> None:
+    await provider(server, "vllm").embed(["hi"], model="bge-small")
+    assert server.requests[0].body["model"] == "bge-small"
+    with pytest.raises(PresetError, match="no default embedding model"):
+        await provider(server, "vllm").embed(["hi"])
+
+
+async def test_embed_on_a_service_without_embeddings_is_unsupported(server: LLMServer) -> None:
+    with pytest.raises(Unsupported, match=r"Groq \(groq\) offers no embeddings"):
+        await provider(server, "groq").embed(["hi"])
+    assert server.requests == []
