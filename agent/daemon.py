@@ -23,12 +23,14 @@ from agent.chat.demo import DemoChat
 from agent.config import Config, hotkeys
 from agent.config import state_dir as default_state_dir
 from agent.director.actions import ActionRunner, QueueFull, UnknownExpression
+from agent.director.brain import Brain
 from agent.logs import EventStreamHandler, attach_event_stream, detach_event_stream
 from agent.protocol.endpoint import Endpoint, default_socket_path
 from agent.protocol.messages import (
     ActionQueued,
     ActionUpdated,
     AgentStopping,
+    ChainsChanged,
     ChatMessage,
     ChatReceived,
     ClientsChanged,
@@ -38,17 +40,22 @@ from agent.protocol.messages import (
     HealthChanged,
     LogLine,
     LogRecorded,
+    MoveProvider,
     Ok,
     PadButton,
     Ping,
+    ProbeProvider,
+    ProviderChanged,
     Reply,
     Request,
     Say,
     ServiceHealth,
+    SetProviderEnabled,
     Snapshot,
     TriggerExpression,
 )
 from agent.protocol.text import inert
+from agent.providers.mesh import Mesh, UnknownProvider
 from agent.secrets import Secrets, redact, secret_values
 from agent.server import ControlServer, Limits
 from agent.server.token import load_or_create_token
@@ -70,6 +77,7 @@ UNCONFIGURED = {
     "obs": "not configured: set [obs] enabled = true (and AIRI_OBS_PASSWORD)",
     "midi": "not configured: set [midi] enabled = true (see `airi doctor` for ports)",
 }
+LLM_WARMUP_DELAY = 0.5  # after READY: importing an SDK takes the CPU for a moment
 NOT_BUILT = "configured, but this airi version cannot connect it yet"
 
 
@@ -110,6 +118,8 @@ class Agent:
         )
         self.supervisor = Supervisor(self._publish_health)
         self.actions = ActionRunner(self.bus.publish, config.persona.expressions)
+        self.mesh = Mesh(config, self.secrets, self.bus.publish)
+        self.brain = Brain(self.mesh.router.stream, self.actions, config)
         self.server = ControlServer(
             self.bus,
             self.snapshot,
@@ -121,7 +131,10 @@ class Agent:
         self.server.on_clients_changed = lambda n: self.bus.publish(ClientsChanged(count=n))
         self._log_handler: EventStreamHandler | None = None
         self._seen_chat = RecentIds()
-        self._secret_values = secret_values(self.secrets)
+        self._secret_values = sorted(
+            {*secret_values(self.secrets), *self.mesh.keys()}, key=len, reverse=True
+        )
+        self._llm_health = ("", "")
         self._stopped = asyncio.Event()
 
     @property
@@ -151,6 +164,8 @@ class Agent:
         await self._restore()
         self.bus.listen(self.state.apply)
         self.bus.listen(self._persist)
+        self.bus.listen(self._on_event)
+        self._publish_providers()
         if self.config.control.tcp_port:
             self.server.token = self._tcp_token()
         await self.server.start()
@@ -158,6 +173,8 @@ class Agent:
         self.supervisor.report("control", "up", f"listening on {self.server.socket_path}")
         self.supervisor.start("store", self._flush_store)
         self.supervisor.start("stage", self.actions.run)
+        self.supervisor.start("director", self.brain.run)
+        self.supervisor.start("llm_warmup", self._warm_providers)
         if self.config.demo_chat_on:
             demo = DemoChat(
                 self.receive_chat,
@@ -184,9 +201,23 @@ class Agent:
         configured = _configured(self.config)
         for name, hint in UNCONFIGURED.items():
             self.supervisor.report(name, "off", NOT_BUILT if configured[name] else hint)
-        self.supervisor.report(
-            "llm", "off", "autonomous persona: set AIRI_OPENAI_API_KEY to add a model"
-        )
+        self._report_llm()
+
+    def _publish_providers(self) -> None:
+        for status in self.mesh.statuses():
+            self.bus.publish(ProviderChanged(status=status))
+        self.bus.publish(ChainsChanged(chains=self.mesh.chain_names()))
+
+    def _report_llm(self) -> None:
+        health = self.mesh.llm_health()
+        if health != self._llm_health:
+            self._llm_health = health
+            self.supervisor.report("llm", *health)  # type: ignore[arg-type]
+
+    async def _warm_providers(self, ctx: ServiceContext) -> None:
+        await asyncio.sleep(LLM_WARMUP_DELAY)
+        await self.mesh.warm()
+        ctx.up("provider clients ready")
 
     async def _undo_start(self) -> None:
         await self.supervisor.stop()
@@ -203,9 +234,11 @@ class Agent:
         self.notifier.stopping()
         self.bus.publish(AgentStopping(reason=reason))
         await self.supervisor.stop("demo_chat")
+        await self.supervisor.stop("director")
         await self.supervisor.stop("stage")
         await self.server.close(grace=1.0)
         await self.supervisor.stop()
+        await self.mesh.close()
         await self.store.close()
         self._detach_log_stream()
 
@@ -236,9 +269,31 @@ class Agent:
                 except UnknownExpression as exc:
                     return Err(id=request.id, code="bad_request", message=str(exc))
                 return Ok(id=request.id, detail=action.id)
+            case SetProviderEnabled() | ProbeProvider() | MoveProvider():
+                return await self._provider_request(request)
         return Err(
             id=request.id, code="unknown_request", message=f"{type(request).__name__} is not served"
         )
+
+    async def _provider_request(
+        self, request: SetProviderEnabled | ProbeProvider | MoveProvider
+    ) -> Reply:
+        try:
+            match request:
+                case SetProviderEnabled(name=name, enabled=enabled):
+                    self.mesh.set_enabled(name, enabled)
+                    detail = f"{name} {'enabled' if enabled else 'disabled'}"
+                case MoveProvider(name=name, offset=offset, role=role):
+                    self.mesh.move(name, offset, role)
+                    detail = f"{name} moved {'up' if offset < 0 else 'down'}"
+                case ProbeProvider(name=name):
+                    detail = f"{name} answered in {await self.mesh.probe(name) * 1000:.0f} ms"
+        except (UnknownProvider, ValueError) as exc:
+            return Err(id=request.id, code="bad_request", message=str(exc))
+        except RuntimeError as exc:
+            message = redact(str(exc), self._secret_values)
+            return Err(id=request.id, code="failed", message=message)
+        return Ok(id=request.id, detail=detail)
 
     def _say(self, request_id: int, text: str) -> Reply:
         text = text.strip()
@@ -274,6 +329,13 @@ class Agent:
                     log.info("the store is writable again")
                     ctx.up(str(self.store.path))
                 failing = False
+
+    def _on_event(self, event: Event) -> None:
+        match event:
+            case ChatReceived(message=message) if not self._stopped.is_set():
+                self.brain.hear(message)
+            case ProviderChanged():
+                self._report_llm()
 
     def _persist(self, event: Event) -> None:
         match event:

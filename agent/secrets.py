@@ -26,6 +26,10 @@ class Secrets(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     twitch_client_secret: Annotated[str, Meta(description="Twitch application secret.")] = ""
     obs_password: Annotated[str, Meta(description="obs-websocket password.")] = ""
     control_token: Annotated[str, Meta(description="Token for the TCP control port.")] = ""
+    providers: Annotated[
+        dict[str, str],
+        Meta(description="LLM keys by provider name, e.g. [providers] groq = \"gsk-...\"."),
+    ] = msgspec.field(default_factory=dict)
 
 
 # Well-known variables other tools already use, accepted besides AIRI_<NAME>.
@@ -54,6 +58,8 @@ def load_secrets(path: Path | None = None) -> tuple[Secrets, dict[str, str]]:
             values[key] = value
             origin[key] = str(path)
     for field in msgspec.structs.fields(Secrets):
+        if field.name == "providers":  # their variables are the presets' (see provider_key)
+            continue
         for env in env_names(field.name):
             if os.environ.get(env):
                 values[field.name] = os.environ[env]
@@ -99,8 +105,30 @@ def _read_private_toml(path: Path) -> dict[str, str]:
 
 def secret_values(secrets: Secrets) -> list[str]:
     """The set secrets' values, longest first, for redaction."""
-    values = [v for v in msgspec.structs.astuple(secrets) if isinstance(v, str) and len(v) >= 4]
-    return sorted(values, key=len, reverse=True)
+    values = [*msgspec.structs.astuple(secrets), *secrets.providers.values()]
+    return sorted({v for v in values if isinstance(v, str) and len(v) >= 4}, key=len, reverse=True)
+
+
+def provider_key(
+    name: str, preset_name: str, env_vars: tuple[str, ...], secrets: Secrets
+) -> tuple[str, str]:
+    """The key of the provider called ``name`` (preset ``preset_name``), and where it came from.
+
+    In order: the secrets file's ``[providers]`` under the provider's name, then under the
+    preset's; the preset's variables (AIRI_<PRESET>_API_KEY, then the service's own);
+    for OpenAI and Anthropic, the older ``openai_api_key``/``anthropic_api_key``.
+    ("", "") when none is set.
+    """
+    for label in (name, preset_name):
+        if secrets.providers.get(label):
+            return secrets.providers[label], f"secrets [providers] {label}"
+    for env in env_vars:
+        if os.environ.get(env):
+            return os.environ[env], f"${env}"
+    legacy = {"openai": secrets.openai_api_key, "anthropic": secrets.anthropic_api_key}
+    if legacy.get(preset_name):
+        return legacy[preset_name], f"{preset_name}_api_key"
+    return "", ""
 
 
 def redact(text: str, values: list[str]) -> str:

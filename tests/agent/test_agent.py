@@ -134,7 +134,7 @@ async def test_protocol_mismatch_is_refused_with_a_reason(agent_process: AgentPr
     writer.write(encode(m.Hello(protocol_version=99, client_name="future")))
     reply = to_client_decoder.decode(await read_frame(reader))
     assert isinstance(reply, m.Err) and reply.code == "protocol_mismatch"
-    assert "protocol 1" in reply.message and "99" in reply.message
+    assert f"protocol {m.PROTOCOL_VERSION}" in reply.message and "99" in reply.message
     writer.close()
 
 
