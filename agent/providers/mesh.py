@@ -383,7 +383,7 @@ class Mesh:
                 request=ProviderRequest(
                     role=outcome.role,
                     provider=outcome.provider,
-                    model=outcome.model,
+                    model=outcome.model or (configured.model if configured else ""),
                     outcome=outcome.outcome,
                     ts=self._clock(),
                     attempts=outcome.attempts,
