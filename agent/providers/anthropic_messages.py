@@ -28,6 +28,7 @@ from agent.providers.sdk_provider import SdkProvider
 
 if TYPE_CHECKING:
     import anthropic
+    from anthropic.lib.streaming import ParsedMessageStreamEvent
     from anthropic.types import MessageParam, ToolParam
 
 _FINISH = {
@@ -63,23 +64,18 @@ class AnthropicMessages(SdkProvider):
         self.require_tools(request)
         reason = "stop"
         input_tokens = output_tokens = 0
-        calls: dict[int, list[str]] = {}  # block index -> [id, name, input JSON so far]
+        calls = _ToolBlocks()
         async with self._open(request) as events:
             async for event in events:
                 if event.type == "message_start":
                     input_tokens = event.message.usage.input_tokens
-                elif event.type == "content_block_start" and event.content_block.type == "tool_use":
-                    calls[event.index] = [event.content_block.id, event.content_block.name, ""]
                 elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                     yield Delta(event.delta.text)
-                elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
-                    calls[event.index][2] += event.delta.partial_json
-                elif event.type == "content_block_stop" and event.index in calls:
-                    call_id, name, arguments = calls.pop(event.index)
-                    yield ToolCall(call_id, name, arguments or "{}")
                 elif event.type == "message_delta":
                     output_tokens = event.usage.output_tokens
                     reason = _FINISH.get(event.delta.stop_reason or "", "stop")
+                elif call := calls.follow(event):
+                    yield call
         yield Finished(reason, Usage(input_tokens, output_tokens))  # type: ignore[arg-type]
 
     def _open(self, request: ChatRequest) -> anthropic.AsyncMessageStreamManager[None]:
@@ -115,6 +111,26 @@ class AnthropicMessages(SdkProvider):
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+class _ToolBlocks:
+    """``tool_use`` blocks being streamed, by block index, until their ``content_block_stop``."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, list[str]] = {}  # index -> [id, name, input JSON so far]
+
+    def follow(self, event: ParsedMessageStreamEvent[None]) -> ToolCall | None:
+        """Take in one event; the whole call when it ends a tool_use block."""
+        if event.type == "content_block_start" and event.content_block.type == "tool_use":
+            self._open[event.index] = [event.content_block.id, event.content_block.name, ""]
+        elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+            # Only blocks opened as tool_use: server tools stream their input the same way.
+            if event.index in self._open:
+                self._open[event.index][2] += event.delta.partial_json
+        elif event.type == "content_block_stop" and event.index in self._open:
+            call_id, name, arguments = self._open.pop(event.index)
+            return ToolCall(call_id, name, arguments or "{}")
+        return None
 
 
 def alternating(messages: tuple[Message, ...]) -> list[dict[str, Any]]:

@@ -162,23 +162,29 @@ def wire_tools(tools: Iterable[Tool]) -> list[ChatCompletionToolParam]:
 
 
 class _PendingCalls:
-    """Tool calls whose fragments are still arriving, by their index in the reply."""
+    """Tool calls whose fragments are still arriving, in the order they began."""
 
     def __init__(self) -> None:
-        self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments so far]
+        self._calls: list[list[str]] = []  # [id, name, arguments so far] per call
+        self._by_index: dict[int, list[str]] = {}
 
     def add(self, fragments: Iterable[ChoiceDeltaToolCall]) -> None:
         for position, fragment in enumerate(fragments):
-            # Some compatible servers leave out the index when they send a call whole.
+            # Some compatible servers leave out the index when they send a call whole, or give
+            # every call index 0; a fresh id then marks a new call, not more of the last one.
             index = position if fragment.index is None else fragment.index
-            call = self._calls.setdefault(index, ["", "", ""])
+            call = self._by_index.get(index)
+            if call is None or (fragment.id and call[0] and fragment.id != call[0]):
+                call = self._by_index[index] = ["", "", ""]
+                self._calls.append(call)
             function = fragment.function
             call[0] = call[0] or fragment.id or ""
             call[1] = call[1] or (function.name if function else None) or ""
             call[2] += (function.arguments if function else None) or ""
 
     def whole(self) -> list[ToolCall]:
-        """Every gathered call, in index order, forgotten once handed out."""
-        calls = [ToolCall(i, n, a or "{}") for _, (i, n, a) in sorted(self._calls.items())]
+        """Every gathered call, in the order they began, forgotten once handed out."""
+        calls = [ToolCall(i, n, a or "{}") for i, n, a in self._calls]
         self._calls.clear()
+        self._by_index.clear()
         return calls

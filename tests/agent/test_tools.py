@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall, ChoiceDeltaToolCallFunction
 
 from agent.providers.anthropic_messages import AnthropicMessages
 from agent.providers.base import (
@@ -23,7 +24,7 @@ from agent.providers.base import (
     Unsupported,
     complete,
 )
-from agent.providers.openai_compat import OpenAICompatible
+from agent.providers.openai_compat import OpenAICompatible, _PendingCalls
 from agent.providers.presets import lookup, with_base_url
 from tests.peers import llm_server as peer
 from tests.peers.llm_server import LLMServer
@@ -156,3 +157,25 @@ async def test_a_service_without_tools_says_so_before_sending(server: LLMServer)
     with pytest.raises(Unsupported, match=r"Perplexity .* offers no tool calls"):
         await complete(perplexity, ASK)
     assert server.requests == []
+
+
+def test_calls_from_servers_that_reuse_index_0_stay_apart() -> None:
+    # Some OpenAI-compatible servers send each parallel call whole, all at index 0, or with no
+    # index at all; a new id still means a new call.
+    def whole(call_id: str, name: str, arguments: str) -> ChoiceDeltaToolCall:
+        function = ChoiceDeltaToolCallFunction(name=name, arguments=arguments)
+        return ChoiceDeltaToolCall(index=0, id=call_id, type="function", function=function)
+
+    pending = _PendingCalls()
+    pending.add([whole("a", "show_expression", '{"name":"happy"}')])
+    pending.add([whole("b", "switch_scene", "{}")])
+    unindexed = ChoiceDeltaToolCall.model_construct(
+        index=None, id="c", function=ChoiceDeltaToolCallFunction(name="wave", arguments="")
+    )
+    pending.add([unindexed])
+    assert pending.whole() == [
+        ToolCall("a", "show_expression", '{"name":"happy"}'),
+        ToolCall("b", "switch_scene", "{}"),
+        ToolCall("c", "wave", "{}"),
+    ]
+    assert pending.whole() == []
