@@ -29,10 +29,19 @@ from agent.providers.sdk_provider import SdkProvider
 
 if TYPE_CHECKING:
     import openai
-    from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+    from openai.types.chat import (
+        ChatCompletionMessageParam,
+        ChatCompletionStreamOptionsParam,
+        ChatCompletionToolParam,
+    )
     from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
+
+# Services that refuse `stream_options` (the preset's note says so): they get none, and a stream
+# from them reports what usage it reports on its own.
+NO_STREAM_OPTIONS = frozenset({"cohere"})
+_WITH_USAGE: ChatCompletionStreamOptionsParam = {"include_usage": True}
 
 # The embedding model used when the caller names none; other presets need one named.
 EMBEDDING_MODELS = {
@@ -104,7 +113,7 @@ class OpenAICompatible(SdkProvider):
             temperature=temperature,
             tools=wire_tools(request.tools) if request.tools else openai.omit,
             stream=True,
-            stream_options={"include_usage": True},
+            stream_options=openai.omit if self.name in NO_STREAM_OPTIONS else _WITH_USAGE,
             extra_headers=self._extra_headers(),
         )
 

@@ -125,3 +125,11 @@ async def test_embed_on_a_service_without_embeddings_is_unsupported(server: LLMS
     with pytest.raises(Unsupported, match=r"Groq \(groq\) offers no embeddings"):
         await provider(server, "groq").embed(["hi"])
     assert server.requests == []
+
+
+async def test_cohere_gets_no_stream_options_which_it_refuses(server: LLMServer) -> None:
+    await complete(provider(server, "openai"), ASK)
+    await complete(provider(server, "cohere"), ASK)
+    asked, cohere = server.requests
+    assert asked.body["stream_options"] == {"include_usage": True}
+    assert "stream_options" not in cohere.body
