@@ -138,6 +138,11 @@ class Agent:
         self._stopped = asyncio.Event()
 
     @property
+    def secret_values(self) -> list[str]:
+        """Every secret this agent holds, provider keys from any source included, for masking."""
+        return self._secret_values
+
+    @property
     def endpoint(self) -> Endpoint:
         return Endpoint(path=str(self.socket_path))
 
@@ -351,7 +356,7 @@ class Agent:
 
     def _attach_log_stream(self) -> None:
         loop = asyncio.get_running_loop()
-        handler = EventStreamHandler(loop, self._publish_log, secret_values(self.secrets))
+        handler = EventStreamHandler(loop, self._publish_log, self.secret_values)
         attach_event_stream(handler, self.config.agent.log_level)
         self._log_handler = handler
 

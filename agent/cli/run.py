@@ -39,6 +39,7 @@ def agent_command(config: ConfigOption = None, socket: SocketOption = None) -> N
     setup_logging(settings.agent.log_level, secret_values(secrets))
     path = Path(socket) if socket else None
     agent = Agent(settings, secrets, socket_path=path, notifier=Notifier.from_env())
+    setup_logging(settings.agent.log_level, agent.secret_values)  # provider keys from env too
     try:
         _run_loop(serve(agent))
     except (ServerError, StoreError) as exc:

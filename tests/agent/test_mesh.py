@@ -363,3 +363,19 @@ async def test_a_probe_gives_the_latency_or_the_exact_error_without_the_key(
     status = await room.status("peer", "misconfigured")
     assert "401" in status.last_error
     no_key_anywhere(room)
+
+
+async def test_a_key_from_the_services_own_variable_is_masked_in_the_log_stream(
+    peer: LLMServer, room_for: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)  # not in Secrets: the preset's own variable
+    room = await room_for(peer_config(peer), Secrets())
+    assert room.conn.welcome.snapshot.providers[0].state == "idle"  # the key was found
+    logging.getLogger("agent.test").warning("a library quoted its request: key=%s", KEY)
+    event = await room.wait_for(
+        lambda e: isinstance(e, m.LogRecorded) and "library quoted" in e.line.message
+    )
+    assert isinstance(event, m.LogRecorded) and KEY not in event.line.message
+    assert "********" in event.line.message
