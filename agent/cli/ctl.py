@@ -37,9 +37,14 @@ from agent.protocol.messages import (
     Gap,
     HealthChanged,
     LogRecorded,
+    MoveProvider,
     Ok,
+    ProbeProvider,
+    ProviderChanged,
+    ProviderRequestDone,
     Request,
     Say,
+    SetProviderEnabled,
     Snapshot,
     TriggerExpression,
 )
@@ -149,6 +154,14 @@ def status(ctx: typer.Context, json: JsonOption = False) -> None:
     typer.echo(f"caption: {inert(snap.caption) or '-'}")
     for health in snap.health:
         typer.echo(f"  {health.name:<10} {health.state:<9} {inert(health.detail)}")
+    for provider in snap.providers:
+        ttft = f"{provider.ttft_p50 * 1000:.0f} ms" if provider.ttft_p50 is not None else "-"
+        typer.echo(
+            f"  llm {provider.name:<14} {provider.state:<13} {provider.model:<24} "
+            f"TTFT p50 {ttft:<8} {provider.requests} requests"
+        )
+    for role, names in snap.chains.items():
+        typer.echo(f"  chain {role:<9} {' > '.join(names)}")
     typer.echo(f"recent chat: {len(snap.chat)} lines, actions: {len(snap.actions)}")
 
 
@@ -164,6 +177,32 @@ def expression(ctx: typer.Context, name: str) -> None:
     """Show expression NAME on the avatar."""
     reply = _request(_resolve(ctx), TriggerExpression(name=name))
     typer.echo(f"expression {name} shown (action {reply.detail})")
+
+
+PROVIDER_ACTIONS = ("enable", "disable", "probe", "up", "down")
+
+
+@ctl_app.command()
+def provider(
+    ctx: typer.Context,
+    action: Annotated[str, typer.Argument(help="enable, disable, probe, up or down.")],
+    name: Annotated[str, typer.Argument(help="The provider's name in [providers].")],
+    role: Annotated[
+        str, typer.Option("--role", help="For up/down: only this chain (reply, idle, ...).")
+    ] = "",
+) -> None:
+    """Switch an LLM provider off or on, probe it, or move it in its chains, live."""
+    request: Request
+    match action:
+        case "enable" | "disable":
+            request = SetProviderEnabled(name=name, enabled=action == "enable")
+        case "probe":
+            request = ProbeProvider(name=name)
+        case "up" | "down":
+            request = MoveProvider(name=name, offset=-1 if action == "up" else 1, role=role)
+        case _:
+            fail(f"unknown action {action!r}: one of {', '.join(PROVIDER_ACTIONS)}", code=2)
+    typer.echo(inert(_request(_resolve(ctx), request).detail))
 
 
 @ctl_app.command()
@@ -211,6 +250,13 @@ def describe(event: Event) -> str:
             return f"health {h.name} {h.state}: {inert(h.detail)}"
         case LogRecorded(line=line):
             return f"log {line.level} {line.logger}: {inert(line.message)}"
+        case ProviderChanged(status=p):
+            error = f": {inert(p.last_error)}" if p.last_error else ""
+            return f"provider {p.name} {p.state}{error}"
+        case ProviderRequestDone(request=r):
+            ttft = f" TTFT {r.ttft * 1000:.0f} ms" if r.ttft is not None else ""
+            reason = f": {inert(r.reason)}" if r.reason else ""
+            return f"llm {r.role} via {r.provider} {r.outcome}{ttft}{reason}"
         case Gap(missed=missed):
             return f"gap: {missed} events missed (fresh snapshot received)"
     fields = msgspec.structs.asdict(event)

@@ -379,3 +379,28 @@ async def test_a_key_from_the_services_own_variable_is_masked_in_the_log_stream(
     )
     assert isinstance(event, m.LogRecorded) and KEY not in event.line.message
     assert "********" in event.line.message
+
+
+# --- airi ctl ----------------------------------------------------------------------------------
+
+
+async def test_airi_ctl_switches_probes_and_moves_providers(
+    peer: LLMServer, room_for: Callable[..., Any], tmp_path: Path
+) -> None:
+    from tests.protocol.test_client_robustness import ctl
+
+    room = await room_for(peer_config(peer))
+    socket = room.agent.socket_path
+    code, out, _ = await ctl(tmp_path, socket, "provider", "disable", "peer")
+    assert (code, out.strip()) == (0, "peer disabled")
+    await room.status("peer", "disabled")
+    code, out, _ = await ctl(tmp_path, socket, "provider", "up", "autonomous", "--role", "reply")
+    assert code == 0 and room.agent.mesh.chain_names()["reply"] == ["autonomous", "peer"]
+    code, out, _ = await ctl(tmp_path, socket, "provider", "probe", "peer")
+    assert code == 0 and out.startswith("peer answered in ")
+    code, out, err = await ctl(tmp_path, socket, "provider", "probe", "nobody")
+    assert code == 1 and "no provider named 'nobody'" in err
+    code, _, err = await ctl(tmp_path, socket, "provider", "reboot", "peer")
+    assert code == 2 and "enable, disable, probe, up, down" in err
+    code, out, _ = await ctl(tmp_path, socket, "status")
+    assert "llm peer" in out and "disabled" in out and "chain reply     autonomous > peer" in out
