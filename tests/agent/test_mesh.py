@@ -21,6 +21,7 @@ from agent.protocol import AgentError, Connection, encode
 from agent.protocol import messages as m
 from agent.secrets import Secrets
 from tests.peers.llm_server import Fail, Hang, LLMServer, Reply
+from tests.peers.llm_server import Html as Html_
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -404,3 +405,60 @@ async def test_airi_ctl_switches_probes_and_moves_providers(
     assert code == 2 and "enable, disable, probe, up, down" in err
     code, out, _ = await ctl(tmp_path, socket, "status")
     assert "llm peer" in out and "disabled" in out and "chain reply     autonomous > peer" in out
+
+
+# --- every fault, as the control room sees it -------------------------------------------------
+
+FAULTS = [
+    # (what the service does, the peer's outcome, the state the panel shows, words of the reason)
+    pytest.param(Hang(), "failed_over", "degraded", "first token", id="hang-before-headers"),
+    pytest.param(
+        Reply(("Hello there. ", "and then we"), end="hang"), "cut", "degraded", "silent",
+        id="hang-after-first-token",
+    ),
+    pytest.param(Fail(500), "failed_over", "degraded", "500", id="500"),
+    pytest.param(Reply(("Hi. ", "and then we"), end="reset"), "cut", "degraded", "", id="reset-mid-stream"),
+    pytest.param(Reply((), end="malformed"), "failed_over", "degraded", "malformed",
+                 id="malformed-sse"),
+    pytest.param(Html_(), "failed_over", "degraded", "HTML", id="wrong-content-type"),
+    pytest.param(Fail(401), "misconfigured", "misconfigured", "401", id="401"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fault", "outcome", "state", "why"), FAULTS)
+async def test_each_fault_has_its_documented_outcome_and_shows_over_the_socket(
+    peer: LLMServer,
+    room_for: Callable[..., Any],
+    fault: Any,
+    outcome: str,
+    state: str,
+    why: str,
+) -> None:
+    peer.script(fault)
+    room = await room_for(peer_config(peer, router={"first_token": 0.5, "gap": 0.5}))
+    room.agent.receive_chat(chat("hello?"))
+    done = await room.done("peer", outcome)
+    assert why in done.reason
+    status = await room.status("peer", state)
+    assert status.failures == 1 and status.requests == 1
+    said = await room.said_something()
+    if outcome == "cut":  # what was said stays said; the persona does not start over
+        assert said.endswith("…") and not any(
+            isinstance(e, m.ProviderRequestDone) and e.request.provider == "autonomous"
+            for e in room.events
+        )
+    else:  # failed over before a word: the persona answered instead
+        await room.done("autonomous", "ok")
+    peer.release()
+
+
+async def test_a_429_is_retried_after_its_retry_after_and_the_answer_still_comes(
+    peer: LLMServer, room_for: Callable[..., Any]
+) -> None:
+    peer.queue(Fail(429, retry_after=0.2), Reply(("Made it.",)))
+    room = await room_for(peer_config(peer))
+    room.agent.receive_chat(chat("hello?"))
+    done = await room.done("peer", "ok")
+    assert done.attempts == 2 and len(peer.requests) == 2
+    assert await room.said_something() == "Made it."
+    await room.status("peer", "up")
