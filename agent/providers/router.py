@@ -50,6 +50,7 @@ timings (enough for the agent to price a call), never the prompt's text nor a ke
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
@@ -219,6 +220,70 @@ class _Racer:
     first: asyncio.Task[StreamItem | None]
 
 
+class _Watchdog:
+    """The deadline of the item being awaited, on one timer for the whole attempt.
+
+    ``asyncio.timeout`` around every token arms and cancels a timer per delta, which was most
+    of the router's cost per token. This keeps one timer armed for the earliest deadline set;
+    when it fires it looks at the deadline of the wait in progress: passed, it cancels the
+    waiting task as ``asyncio.timeout`` does; not yet, it re-arms for it; no wait in progress,
+    it lets the next ``start`` arm it. Between two tokens only a float and a task change hands.
+    """
+
+    __slots__ = ("_armed_at", "_at", "_before", "_fired", "_handle", "_loop", "_task")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_at = math.inf
+        self._at = math.inf
+        self._task: asyncio.Task[object] | None = None
+        self._before = 0
+        self._fired = False
+
+    def start(self, at: float) -> None:
+        """The current task waits for an item until ``at`` (on the loop's clock)."""
+        self._at, self._task, self._fired = at, asyncio.current_task(), False
+        if at < self._armed_at:
+            self._arm(at)
+
+    def stop(self) -> None:
+        """The wait is over, however it ended."""
+        self._task = None
+
+    def expired(self) -> bool:
+        """Whether the wait that just failed was cut by the deadline; its cancel taken back."""
+        if not self._fired or self._task is None:
+            return False
+        self._fired = False
+        return self._task.uncancel() <= self._before
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle, self._armed_at, self._task = None, math.inf, None
+
+    def _arm(self, at: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle, self._armed_at = self._loop.call_at(at, self._fire), at
+
+    def _fire(self) -> None:
+        self._handle, self._armed_at = None, math.inf
+        task = self._task
+        if task is None:
+            return
+        if self._loop.time() + _CLOCK_SLACK < self._at:
+            self._arm(self._at)
+            return
+        self._before, self._fired = task.cancelling(), True
+        task.cancel()
+
+
+_CLOCK_SLACK = 0.001
+"""A timer may fire this early: the loop runs handles due within its clock's resolution."""
+
+
 class Router:
     """Chains of providers per role; see the module docstring."""
 
@@ -378,7 +443,7 @@ class Router:
     async def _try_link(self, ask: _Ask, attempt: _Attempt) -> AsyncGenerator[StreamItem, None]:
         """The link's answer; nothing at all when it failed before its first token."""
         link = attempt.link
-        retries = link.policy.start(attempt.started + self.deadlines.total, now=_now)
+        retries = link.policy.start(attempt.started + self.deadlines.total, now=_now, rng=self._rng)
         while True:
             permit = link.breaker.acquire()
             if permit is None:
@@ -456,8 +521,9 @@ class Router:
         attempt.attempt_started = _now()
         attempt.failure, attempt.slow = None, False
         items = attempt.link.provider.stream(request)
+        watchdog = _Watchdog()
         try:
-            while (item := await self._next(items, attempt)) is not None:
+            while (item := await self._next(items, attempt, watchdog)) is not None:
                 if isinstance(item, Finished):
                     attempt.finished = item
                 else:
@@ -468,6 +534,7 @@ class Router:
                 if attempt.finished is not None:
                     return
         finally:
+            watchdog.close()
             if isinstance(items, AsyncGenerator):
                 await items.aclose()
 
@@ -480,22 +547,28 @@ class Router:
             samples = self._ttft[name] = deque(maxlen=TTFT_SAMPLES)
         samples.append(attempt.ttft)
 
-    async def _next(self, items: AsyncIterator[StreamItem], attempt: _Attempt) -> StreamItem | None:
+    async def _next(
+        self, items: AsyncIterator[StreamItem], attempt: _Attempt, watchdog: _Watchdog
+    ) -> StreamItem | None:
         """The next item in time; None once the attempt is over, whole or failed."""
         first = attempt.outputs == 0
         wait = self.deadlines.first_token if first else self.deadlines.gap
-        timer = asyncio.timeout_at(min(_now() + wait, attempt.started + self.deadlines.total))
+        watchdog.start(min(_now() + wait, attempt.started + self.deadlines.total))
         try:
-            async with timer:
-                item = await anext(items)
+            item = await anext(items)
         except StopAsyncIteration:
             return self._ended_early(attempt)
-        except Exception as exc:
-            verdict = self._timed_out(attempt, wait) if timer.expired() else verdict_of(exc)
+        except (Exception, asyncio.CancelledError) as exc:
+            expired = watchdog.expired()
+            if isinstance(exc, asyncio.CancelledError) and not expired:
+                raise  # cancelled from outside: a lost race, a listener gone
+            verdict = self._timed_out(attempt, wait) if expired else verdict_of(exc)
             if not first:
                 raise _Cut(verdict.reason) from exc
-            attempt.failure, attempt.slow = verdict, timer.expired()
+            attempt.failure, attempt.slow = verdict, expired
             return None
+        finally:
+            watchdog.stop()
         if first and isinstance(item, Finished):
             attempt.failure = Fatal("answered without a word (an HTML page or an empty stream?)")
             return None
