@@ -94,8 +94,16 @@ class AnthropicMessages(SdkProvider):
         )
 
     async def probe(self) -> float:
+        """List the models; a service that lists none is asked for one token instead."""
         started = time.perf_counter()
-        await self.client().models.list()
+        if self.preset.capabilities.models:
+            await self.client().models.list()
+        else:
+            await self.client().messages.create(
+                model=self.model,
+                max_tokens=1,
+                messages=[{"role": "user", "content": "ping"}],
+            )
         return time.perf_counter() - started
 
     async def models(self) -> list[str]:

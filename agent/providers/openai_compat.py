@@ -118,9 +118,20 @@ class OpenAICompatible(SdkProvider):
         )
 
     async def probe(self) -> float:
-        """List the models: cheap, needs the key, and proves the base URL is right."""
+        """List the models: cheap, needs the key, and proves the base URL is right.
+
+        A service that lists no models is asked for one token of chat instead.
+        """
         started = time.perf_counter()
-        await self.client().models.list(extra_headers=self._extra_headers())
+        if self.preset.capabilities.models:
+            await self.client().models.list(extra_headers=self._extra_headers())
+        else:
+            await self.client().chat.completions.create(
+                model=self.model,
+                messages=[{"role": "user", "content": "ping"}],
+                max_tokens=1,
+                extra_headers=self._extra_headers(),
+            )
         return time.perf_counter() - started
 
     async def models(self) -> list[str]:

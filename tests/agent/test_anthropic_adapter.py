@@ -88,3 +88,12 @@ async def test_embed_is_unsupported_without_a_request(server: LLMServer) -> None
     with pytest.raises(Unsupported, match="offers no embeddings"):
         await claude(server).embed(["hi"])
     assert server.requests == []
+
+
+async def test_probe_of_a_service_without_a_model_list_asks_for_one_token(
+    server: LLMServer,
+) -> None:
+    preset = with_base_url(lookup("deepseek-anthropic"), server.url())
+    assert await AnthropicMessages(preset, KEY, model="m").probe() >= 0
+    sent = server.requests[-1]
+    assert sent.path == "/v1/messages" and sent.body["max_tokens"] == 1

@@ -77,7 +77,15 @@ async def test_errors_surface_as_the_sdks_exceptions_for_the_router_to_classify(
 
 async def test_probe_lists_models(server: LLMServer) -> None:
     assert await provider(server, "groq").probe() >= 0
-    assert server.requests[0].path == "/v1/models"
+    assert server.requests[-1].path == "/v1/models"
+
+
+async def test_probe_of_a_service_without_a_model_list_asks_for_one_token(
+    server: LLMServer,
+) -> None:
+    assert await provider(server, "perplexity").probe() >= 0
+    sent = server.requests[-1]
+    assert sent.path == "/v1/chat/completions" and sent.body["max_tokens"] == 1
 
 
 async def test_usage_carries_both_token_counts(server: LLMServer) -> None:
