@@ -435,3 +435,52 @@ async def test_a_chain_replaced_live_leaves_requests_in_flight_on_theirs() -> No
     assert (await in_flight).provider == "old"
     router.set_chain("idle", [Link(old)])
     assert router.roles == ("reply", "idle")
+
+
+@dataclass
+class Paced:
+    """Says "a" at once, then "b" after ``pause`` seconds, then finishes."""
+
+    pause: float
+    name: str = "paced"
+    cancelled: int = 0
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        yield Delta("a")
+        try:
+            await asyncio.sleep(self.pause)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        yield Delta("b")
+        yield Finished("stop")
+
+    async def probe(self) -> float:
+        return 0.0
+
+
+async def test_a_pause_past_the_first_token_deadline_but_within_the_gap_is_not_cut() -> None:
+    # The first-token deadline's timer fires mid-answer; the gap deadline, later, still holds.
+    router, outcomes = fake_router(
+        Link(Paced(0.6)), deadlines=Deadlines(first_token=0.2, gap=5.0, total=10.0)
+    )
+    assert [item async for item in router.stream("reply", ASK)] == [
+        Delta("a"),
+        Delta("b"),
+        Finished("stop"),
+    ]
+    assert [o.outcome for o in outcomes] == ["ok"]
+
+
+async def test_a_listener_cancelled_mid_answer_is_not_an_outage() -> None:
+    paced = Paced(30.0)
+    link = Link(paced)
+    router, outcomes = fake_router(link, deadlines=Deadlines(first_token=5, gap=60, total=90))
+    listening = asyncio.create_task(router.complete("reply", ASK))
+    while not router._ttft.get("paced"):
+        await asyncio.sleep(0.01)  # until "a" was said and the pause began
+    listening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await listening
+    assert paced.cancelled == 1 and outcomes == []
+    assert link.breaker.snapshot().consecutive_failures == 0
