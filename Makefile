@@ -17,6 +17,7 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python -m bench.ipc
+	$(BIN)/python -m bench.router
 
 lint: setup
 	$(BIN)/ruff check agent airi_tui themes tests bench
