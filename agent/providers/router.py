@@ -377,18 +377,19 @@ class Router:
         waiting.reverse()  # popped from the end: the chain's order
         racers: list[_Racer] = []
         try:
-            while (winner := await self._first_to_speak(ask, waiting, racers)) is not None:
-                racers.remove(winner)
-                await self._drop(racers, ask)
-                first = winner.first.result()
-                assert first is not None  # a winner is one whose first item came
-                yield first
-                async with aclosing(winner.items) as items:
-                    async for item in items:
-                        yield item
-                answered_by.append(winner.attempt.link.provider.name)
+            winner = await self._first_to_speak(ask, waiting, racers)
+            if winner is None:
+                yield Finished("error")
                 return
-            yield Finished("error")
+            racers.remove(winner)
+            await self._drop(racers, ask)
+            first = winner.first.result()
+            assert first is not None  # a winner is one whose first item came
+            yield first
+            async with aclosing(winner.items) as items:
+                async for item in items:
+                    yield item
+            answered_by.append(winner.attempt.link.provider.name)
         finally:
             await self._drop(racers, None)  # the listener left mid-race: nobody to report to
 
