@@ -1,4 +1,4 @@
-"""Every preset on the wire: the real adapter, on the real SDK, sends its chat and its model list
+"""Every preset on the wire: the real adapter, on the real SDK, sends its chat and its probe
 to the path its service documents, with the auth header in the service's style and no other,
 with the attribution and version headers the preset carries, and asks for the right model.
 
@@ -225,3 +225,27 @@ async def test_a_service_without_a_model_list_is_not_asked_for_one(
     finally:
         await provider.close()
     assert peer.requests[before:] == []
+
+
+@pytest.mark.parametrize(
+    "preset",
+    [pytest.param(p, id=p.name) for p in NETWORKED if not p.capabilities.models],
+)
+async def test_a_probe_of_a_service_without_a_model_list_asks_one_token_at_its_chat_path(
+    peer: LLMServer, preset: Preset
+) -> None:
+    preset = on_peer(preset, peer)
+    key = key_for(preset)
+    provider = adapter(preset, key)
+    before = len(peer.requests)
+    try:
+        await provider.probe()
+    finally:
+        await provider.close()
+    seen = one_request(peer, before)
+    route = "/v1/messages" if preset.kind == "anthropic" else "/chat/completions"
+    assert (seen.method, seen.path) == ("POST", base_path(preset) + route)
+    assert seen.body["max_tokens"] == 1
+    assert seen.body["model"] == preset.default_model
+    assert sent_auth(seen, preset, key) == expected_auth(preset, key)
+    assert_preset_headers(seen, preset)
