@@ -62,7 +62,15 @@ import msgspec
 from msgspec import Meta
 
 from agent.providers.autonomous import AutonomousProvider
-from agent.providers.base import ChatRequest, Completion, Delta, Finished, Provider, StreamItem
+from agent.providers.base import (
+    ChatRequest,
+    Completion,
+    Delta,
+    Finished,
+    Provider,
+    StreamItem,
+    ToolCall,
+)
 from agent.providers.breaker import CircuitBreaker, Permit
 from agent.providers.limits import RateLimiter
 from agent.providers.retry import (
@@ -336,15 +344,19 @@ class Router:
         """The whole answer at once, with the name of the provider that gave it."""
         answered_by: list[str] = []
         parts: list[str] = []
+        calls: list[ToolCall] = []
         finished = Finished("error")
         serve = self._race if self.hedge else self._in_turn
         async for item in serve(_Ask.of(role, request), answered_by):
-            if isinstance(item, Delta):
-                parts.append(item.text)
-            elif isinstance(item, Finished):
-                finished = item
+            match item:
+                case Delta(text):
+                    parts.append(text)
+                case ToolCall():
+                    calls.append(item)
+                case Finished():
+                    finished = item
         provider = answered_by[-1] if answered_by else ""
-        return Completion("".join(parts), finished, provider, request.model)
+        return Completion("".join(parts), finished, provider, request.model, tuple(calls))
 
     def _tiers(self, role: str) -> tuple[Tier, ...]:
         try:

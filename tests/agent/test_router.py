@@ -27,6 +27,7 @@ from agent.providers.base import (
     Message,
     Provider,
     StreamItem,
+    ToolCall,
     Usage,
 )
 from agent.providers.breaker import BreakerConfig, CircuitBreaker
@@ -298,12 +299,6 @@ def test_the_router_does_not_import_the_sdks() -> None:
 # --- fake providers: weights, limits, live chains, outcome figures --------------------------
 
 
-class Call(msgspec.Struct, frozen=True):
-    """Stands in for a tool call: any item before Finished that is not text."""
-
-    name: str
-
-
 @dataclass
 class Fake:
     """A provider without a network: says ``items`` after ``first_delay``, or fails."""
@@ -354,12 +349,14 @@ async def test_the_request_model_wins_and_a_link_that_failed_has_no_speed() -> N
 
 
 async def test_a_reply_of_tool_calls_alone_is_an_answer() -> None:
-    calls = (Call("wave"), Call("jump"), Finished("tool_calls"))
+    wave, jump = ToolCall("c1", "wave", "{}"), ToolCall("c2", "jump", '{"high": true}')
+    calls = (wave, jump, Finished("tool_calls"))
     router, outcomes = fake_router(Link(Fake("tools", calls)), Link(Fake("next")))
     items = [item async for item in router.stream("reply", ASK)]
     assert items == list(calls)
     assert [(o.provider, o.outcome, o.tokens) for o in outcomes] == [("tools", "ok", 2)]
-    assert (await router.complete("reply", ASK)).provider == "tools"
+    reply = await router.complete("reply", ASK)
+    assert (reply.provider, reply.text, reply.tool_calls) == ("tools", "", (wave, jump))
 
 
 def picks_first(links: list[Link], requests: int, seed: int = 7) -> dict[str, int]:
