@@ -61,13 +61,25 @@ class OpenAICompatible(SdkProvider):
             import openai
 
             connect, read = self._timeouts
-            self._client = openai.AsyncOpenAI(
-                base_url=self.preset.base_url,
-                api_key=self._api_key or "unused",
-                default_headers=self._headers,
-                max_retries=0,
-                timeout=openai.Timeout(read, connect=connect),
-            )
+            timeout = openai.Timeout(read, connect=connect)
+            if "/deployments/{model}/" in self.preset.path:
+                # Azure: the SDK's own client knows its deployment paths and api-version query.
+                self._client = openai.AsyncAzureOpenAI(
+                    azure_endpoint=self.preset.base_url,
+                    api_key=self._api_key or "unused",
+                    api_version=_query_value(self.preset.path, "api-version"),
+                    default_headers=self._headers,
+                    max_retries=0,
+                    timeout=timeout,
+                )
+            else:
+                self._client = openai.AsyncOpenAI(
+                    base_url=self.preset.base_url,
+                    api_key=self._api_key or "unused",
+                    default_headers=self._headers,
+                    max_retries=0,
+                    timeout=timeout,
+                )
         return self._client
 
     def _extra_headers(self) -> dict[str, Any] | None:
@@ -208,3 +220,9 @@ class _PendingCalls:
         self._calls.clear()
         self._by_index.clear()
         return calls
+
+
+def _query_value(path: str, name: str) -> str:
+    from urllib.parse import parse_qs, urlsplit
+
+    return parse_qs(urlsplit(path).query).get(name, [""])[0]

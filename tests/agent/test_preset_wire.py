@@ -40,11 +40,6 @@ CUSTOM_BASE = {
 }
 AUTH = ("authorization", "x-api-key", "api-key")
 ATTRIBUTION = ("http-referer", "x-title", "x-openrouter-title")
-AZURE_ADAPTER_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="OpenAICompatible ignores Preset.chat_path: Azure's deployment path and api-version "
-    "never reach the wire (the SDK posts to {base_url}/chat/completions)",
-)
 # Azure's data plane, as its REST reference gives it for this api-version.
 AZURE_CHAT = f"/openai/deployments/{LOADED}/chat/completions"
 AZURE_MODELS = "/openai/models"
@@ -54,8 +49,7 @@ NETWORKED = [p for p in PRESETS if p.kind != "autonomous"]
 
 
 def param(preset: Preset) -> object:
-    marks = [AZURE_ADAPTER_BUG] if preset.name == "azure" else []
-    return pytest.param(preset, id=preset.name, marks=marks)
+    return pytest.param(preset, id=preset.name)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
