@@ -96,17 +96,20 @@ class OpenAICompatible(SdkProvider):
         reason = "stop"
         usage = Usage()
         calls = _PendingCalls()
-        async for chunk in chunks:
-            if chunk.usage is not None:
-                usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-            for choice in chunk.choices[:1]:
-                if choice.delta.content:
-                    yield Delta(choice.delta.content)
-                calls.add(choice.delta.tool_calls or ())
-                if choice.finish_reason:
-                    reason = _FINISH.get(choice.finish_reason, "stop")
-                    for call in calls.whole():
-                        yield call
+        # `async with`: a listener that leaves mid-answer (a cut, the kill switch) closes the
+        # HTTP response now, instead of leaving the provider writing until garbage collection.
+        async with chunks:
+            async for chunk in chunks:
+                if chunk.usage is not None:
+                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                for choice in chunk.choices[:1]:
+                    if choice.delta.content:
+                        yield Delta(choice.delta.content)
+                    calls.add(choice.delta.tool_calls or ())
+                    if choice.finish_reason:
+                        reason = _FINISH.get(choice.finish_reason, "stop")
+                        for call in calls.whole():
+                            yield call
         for call in calls.whole():  # a server that never said why it finished
             yield call
         yield Finished(reason, usage)  # type: ignore[arg-type]

@@ -463,3 +463,14 @@ async def test_a_429_is_retried_after_its_retry_after_and_the_answer_still_comes
     assert done.attempts == 2 and len(peer.requests) == 2
     assert await room.said_something() == "Made it."
     await room.status("peer", "up")
+
+
+async def test_a_line_cut_for_silence_hangs_up_on_the_provider_at_once(
+    peer: LLMServer, room_for: Callable[..., Any]
+) -> None:
+    peer.queue(Reply(("Hello there. ", "and then we"), end="hang"))
+    room = await room_for(peer_config(peer, router={"gap": 0.5}))
+    room.agent.receive_chat(chat("hello?"))
+    await room.done("peer", "cut")
+    # The HTTP response is closed when the line is cut, not left open for the provider to fill.
+    assert await peer.requests[0].ended(timeout=5.0) == "client_gone"
