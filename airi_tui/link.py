@@ -27,10 +27,19 @@ from agent.protocol import (
     follow,
     inert,
 )
-from agent.protocol.messages import Request, Say, TriggerExpression
+from agent.protocol.messages import (
+    MoveProvider,
+    Ok,
+    ProbeProvider,
+    Request,
+    Say,
+    SetProviderEnabled,
+    TriggerExpression,
+)
 from airi_tui.messages import EventsArrived, LinkAttached, LinkDetached
 
 BATCH_HZ = 20.0
+REQUEST_TIMEOUT = 10.0
 
 
 class AgentLink(Widget):
@@ -87,22 +96,27 @@ class AgentLink(Widget):
 
     async def send(self, request: Request) -> bool:
         """Send ``request``; on failure tell the user why it was not done. True if it was."""
+        return await self.ask(request) is not None
+
+    async def ask(self, request: Request, timeout: float = REQUEST_TIMEOUT) -> Ok | None:
+        """Send ``request`` and return the agent's ``Ok``; on failure say why and return None."""
         connection = self.connection
         what = describe(request)
         if connection is None:
             self._warn(f"{what} not sent: {self.detached_because}")
-            return False
+            return None
         try:
-            await connection.request(request)
+            reply = await connection.request(request, timeout)
         except AgentError as exc:
-            self._warn(f"the agent refused {what}: {exc}", severity="error")
+            self._warn(refusal(request, inert(str(exc), 300)), severity="error")
         except ConnectionLost as exc:
             self._warn(f"{what} not sent: {exc}")
         except TimeoutError:
             self._warn(f"{what}: the agent did not answer in time")
         else:
-            return True
-        return False
+            # Only a Hello is answered with a Welcome, and the link sends none through here.
+            return reply if isinstance(reply, Ok) else Ok(id=reply.id)
+        return None
 
     def _warn(self, text: str, severity: SeverityLevel = "warning") -> None:
         # The text quotes what the user typed and what the agent said: never markup.
@@ -116,4 +130,18 @@ def describe(request: Request) -> str:
             return f"say \u201c{inert(text, 40)}\u201d"
         case TriggerExpression(name=name):
             return f"expression {inert(name, 40)}"
+        case SetProviderEnabled(name=name, enabled=enabled):
+            return f"{'enable' if enabled else 'disable'} {inert(name, 40)}"
+        case ProbeProvider(name=name):
+            return f"probe {inert(name, 40)}"
+        case MoveProvider(name=name, offset=offset, role=role):
+            where = f" in the {inert(role, 20)} chain" if role else ""
+            return f"move {inert(name, 40)} {'up' if offset < 0 else 'down'}{where}"
     return type(request).__name__
+
+
+def refusal(request: Request, message: str) -> str:
+    """What an ``Err`` to ``request`` means: a failed probe is news about the provider."""
+    if isinstance(request, ProbeProvider):
+        return f"{describe(request)} failed: {message}"
+    return f"the agent refused {describe(request)}: {message}"
