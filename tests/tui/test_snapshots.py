@@ -19,6 +19,7 @@ from agent.protocol import Backoff, Endpoint
 from agent.protocol.messages import ChatMessage
 from airi_tui.app import AiriApp
 from airi_tui.widgets.chat_view import ChatView
+from airi_tui.widgets.health_panel import HealthRow
 from airi_tui.widgets.log_view import LogView
 from tests.tui.conftest import AgentThread
 from tests.tui.helpers import dashboard, wait_until
@@ -52,9 +53,13 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixtu
     caplog.set_level(logging.INFO)  # the agent's own log lines reach the log panel
 
 
+QUIET_DIRECTOR = {"reply_every": 0, "idle_after": 0}
+"""The AI neither answers chat nor talks on its own: its lines are picked at random."""
+
+
 @pytest.fixture
 def agent(agent_thread: Callable[..., AgentThread]) -> Iterator[AgentThread]:
-    yield agent_thread()
+    yield agent_thread(director=QUIET_DIRECTOR)
 
 
 def app_for(theme: str = "airi-dark") -> AiriApp:
@@ -72,6 +77,12 @@ async def settled(pilot: Pilot[None], chat_lines: int, expression: str = "") -> 
     await wait_until(pilot, lambda: chat.line_count == chat_lines, "the chat arrived")
     await wait_until(pilot, lambda: screen.expression == expression, "the expression shows")
     await wait_until(pilot, lambda: logs.line_count > 0, "the agent's log arrived")
+
+    def started() -> bool:  # a part still starting may be drawn either way
+        states = [row.health.state for row in screen.query(HealthRow)]
+        return bool(states) and "starting" not in states
+
+    await wait_until(pilot, started, "every part has started")
 
 
 def test_dashboard_attached(snap_compare: SnapCompare, agent: AgentThread) -> None:
