@@ -287,13 +287,19 @@ class Mesh:
         """The `llm` row of the health panel: (state, detail)."""
         real = [c for n, c in self.providers.items() if c.preset.kind != "autonomous"]
         if not real:
-            return "off", "autonomous persona only: add [providers.NAME] to config.toml"
+            found = [name for name in ("openai", "anthropic") if self._key_set(name)]
+            hint = f" ([providers.{found[0]}]: its key is already set)" if found else ""
+            return "off", f"autonomous persona only: add [providers.NAME] to config.toml{hint}"
         states = {c.name: self._state(c) for c in real}
         working = [n for n, s in states.items() if s in ("up", "idle")]
         if working:
             return "up", f"{len(working)} of {len(real)} providers ready: {', '.join(working)}"
         trouble = ", ".join(f"{n} {s}" for n, s in states.items())
         return "degraded", f"no provider ready ({trouble}); the persona answers"
+
+    def _key_set(self, preset_name: str) -> bool:
+        preset = lookup(preset_name)
+        return bool(provider_key(preset_name, preset_name, preset.env_vars, self._secrets)[0])
 
     # --- live changes -------------------------------------------------------------------------
 

@@ -474,3 +474,16 @@ async def test_a_line_cut_for_silence_hangs_up_on_the_provider_at_once(
     await room.done("peer", "cut")
     # The HTTP response is closed when the line is cut, not left open for the provider to fill.
     assert await peer.requests[0].ended(timeout=5.0) == "client_gone"
+
+
+async def test_with_no_provider_configured_the_llm_row_says_how_and_spends_nothing(
+    room_for: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)  # set for other tools: not a reason to spend
+    room = await room_for({"demo_chat": {"enabled": "off"}}, Secrets())
+    snap = room.conn.welcome.snapshot
+    assert [p.name for p in snap.providers] == ["autonomous"]
+    llm = next(h for h in snap.health if h.name == "llm")
+    assert llm.state == "off"
+    assert "[providers.openai]: its key is already set" in llm.detail
+    no_key_anywhere(room)
