@@ -6,7 +6,9 @@ made inert and wrapped in plain ``Text``: nothing here is ever parsed as markup.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Iterable
 
 from rich.text import Text
 
@@ -30,3 +32,15 @@ def clock(ts: float) -> str:
 def plain(text: str, limit: int = 500) -> Text:
     """Untrusted text as a literal one-line ``Text`` (brackets stay brackets)."""
     return Text(inert(text, limit), no_wrap=True, overflow="ellipsis")
+
+
+SPARKS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
+
+
+def sparkline(values: Iterable[float]) -> str:
+    """Block characters, one per value, scaled to the largest (values no bar can show are left
+    out: the wire may carry NaN or negatives)."""
+    shown = [value for value in values if math.isfinite(value) and value >= 0]
+    top = max(shown, default=0.0) or 1.0
+    last = len(SPARKS) - 1
+    return "".join(SPARKS[min(last, round(value / top * last))] for value in shown)

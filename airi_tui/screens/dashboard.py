@@ -3,11 +3,15 @@
 The screen owns the agent's scalar state as reactives and binds them into its widgets; the
 link's batches are folded here, once per batch, into the widgets' batch methods. While the
 link is down the screen carries the ``-stale`` class: the stylesheet greys the last state.
+
+The lower row shows one of two views, switched with ``v``: the overview (health, pad, log) or
+the LLM providers, whose keys act on the selected provider while that view is shown.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import ContentSwitcher, Footer, Input
 
 from agent.protocol import Backoff, Endpoint, inert
 from agent.protocol.messages import (
@@ -23,6 +27,7 @@ from agent.protocol.messages import (
     ActionUpdated,
     AgentStopping,
     CaptionShown,
+    ChainsChanged,
     ChatMessage,
     ChatReceived,
     ClientsChanged,
@@ -32,9 +37,14 @@ from agent.protocol.messages import (
     HealthChanged,
     LogLine,
     LogRecorded,
+    MoveProvider,
     PadButton,
+    ProbeProvider,
+    ProviderChanged,
+    ProviderStatus,
     Say,
     ServiceHealth,
+    SetProviderEnabled,
     Snapshot,
     TriggerExpression,
 )
@@ -45,20 +55,41 @@ from airi_tui.widgets.chat_view import ChatView
 from airi_tui.widgets.expression_pad import ExpressionPad
 from airi_tui.widgets.health_panel import HealthPanel
 from airi_tui.widgets.log_view import LogView
+from airi_tui.widgets.providers_panel import ProvidersPanel, ProvidersTable
 from airi_tui.widgets.say_box import SayBox
 from airi_tui.widgets.status_bar import LinkState, StatusBar
 
 FATAL_HINT = "not retrying: fix this, then start the control room again"
 DEMO_SERVICE = "demo_chat"
 """The service name under which the agent reports its simulated chat."""
+PROBE_TIMEOUT = 30.0
+"""A probe waits on a remote model: give it longer than an ordinary request."""
+
+View = Literal["overview", "providers"]
+PROVIDER_ACTIONS = {"toggle_provider", "probe_provider", "move_provider"}
+VIEW_ONLY_ACTIONS = {
+    "overview": {"show_providers", "clear_log"},
+    "providers": {"show_overview", *PROVIDER_ACTIONS},
+}
+"""Actions that only make sense while their view is on screen (the others hide them)."""
 
 
 @dataclass
 class _Lines:
-    """Chat and log lines of one batch, written in one go after the batch is folded."""
+    """What one batch changed, applied in one go after the batch is folded: chat and log
+    lines, and the latest report of each provider and of the chains."""
 
     chat: list[ChatMessage] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
+    providers: dict[str, ProviderStatus] = field(default_factory=dict)
+    chains: dict[str, list[str]] | None = None
+
+    def clear(self) -> None:
+        """Forget what a fresh snapshot already holds."""
+        self.chat.clear()
+        self.logs.clear()
+        self.providers.clear()
+        self.chains = None
 
 
 class DashboardScreen(Screen[None]):
@@ -69,6 +100,12 @@ class DashboardScreen(Screen[None]):
         Binding("s,slash", "focus_say", "Say"),
         Binding("escape", "leave_input", "Leave input", show=False),
         Binding("ctrl+l", "clear_log", "Clear log"),
+        Binding("v", "show_providers", "Providers"),
+        Binding("v", "show_overview", "Health \u00b7 log"),
+        Binding("e", "toggle_provider", "On/off"),
+        Binding("p", "probe_provider", "Probe"),
+        Binding("left_square_bracket", "move_provider(-1)", "Move up", key_display="["),
+        Binding("right_square_bracket", "move_provider(1)", "Move down", key_display="]"),
     ]
 
     agent: reactive[str] = reactive("")
@@ -78,6 +115,7 @@ class DashboardScreen(Screen[None]):
     seq: reactive[int] = reactive(0)
     expression: reactive[str] = reactive("")
     caption: reactive[str] = reactive("")
+    view: reactive[View] = reactive[View]("overview", init=False)
 
     def __init__(self, endpoint: Endpoint, backoff: Backoff | None = None) -> None:
         super().__init__()
@@ -101,10 +139,12 @@ class DashboardScreen(Screen[None]):
             with Vertical(id="stage"):
                 yield ActionTable(id="actions")
                 yield SayBox(id="say").data_bind(DashboardScreen.caption)
-        with Horizontal(id="lower"):
-            yield HealthPanel(id="health")
-            yield ExpressionPad(id="pad").data_bind(active=DashboardScreen.expression)
-            yield LogView(id="log")
+        with ContentSwitcher(id="lower", initial="overview"):
+            with Horizontal(id="overview"):
+                yield HealthPanel(id="health")
+                yield ExpressionPad(id="pad").data_bind(active=DashboardScreen.expression)
+                yield LogView(id="log")
+            yield ProvidersPanel(id="providers")
         yield Footer()
 
     # --- the link -----------------------------------------------------------------------------
@@ -148,6 +188,10 @@ class DashboardScreen(Screen[None]):
             self._fold(event, lines)
         self.query_one(ChatView).show(lines.chat)
         self.query_one(LogView).show(lines.logs)
+        providers = self.query_one(ProvidersPanel)
+        if lines.chains is not None:
+            providers.set_chains(lines.chains)
+        providers.upsert(lines.providers.values())
         self.seq = max(self.seq, *(event.seq for event in message.events))
 
     def _fold(self, event: Event, lines: _Lines) -> None:
@@ -167,13 +211,16 @@ class DashboardScreen(Screen[None]):
                 self.caption = text
             case ClientsChanged(count=count):
                 self.clients = count
+            case ProviderChanged(status=status):
+                lines.providers[status.name] = status
+            case ChainsChanged(chains=chains):
+                lines.chains = chains
             case AgentStopping(reason=reason):
                 self.link_state = "stopping"
                 self.link_detail = inert(reason)
             case Gap(snapshot=snapshot):
-                # Lines gathered before the gap are in the fresh snapshot already.
-                lines.chat.clear()
-                lines.logs.clear()
+                # What was gathered before the gap is in the fresh snapshot already.
+                lines.clear()
                 self.redraw(snapshot)
 
     def redraw(self, snapshot: Snapshot) -> None:
@@ -182,6 +229,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(LogView).reset(snapshot.logs)
         self.query_one(ActionTable).reset(snapshot.actions)
         self.query_one(HealthPanel).reset(snapshot.health)
+        self.query_one(ProvidersPanel).reset(snapshot.providers, snapshot.chains)
         self._note_demo_chat(snapshot.health)
         self.query_one(ExpressionPad).set_buttons(snapshot.pad)
         self._bind_pad_keys(snapshot.pad)
@@ -243,13 +291,59 @@ class DashboardScreen(Screen[None]):
         if await self.link.send(Say(text=text)):
             self.query_one(SayBox).sent(text)
 
+    # --- the providers --------------------------------------------------------------------------
+
+    def action_toggle_provider(self) -> None:
+        """Switch the selected provider off, or on again; the row flips when the agent says."""
+        if status := self.query_one(ProvidersPanel).selected:
+            request = SetProviderEnabled(name=status.name, enabled=not status.enabled)
+            self.run_worker(self.link.send(request), group="requests")
+
+    def action_probe_provider(self) -> None:
+        if status := self.query_one(ProvidersPanel).selected:
+            self.run_worker(self._probe(status.name), group="requests")
+
+    async def _probe(self, name: str) -> None:
+        shown = inert(name, 40)
+        self.notify(f"probing {shown}\u2026", timeout=2, markup=False)
+        reply = await self.link.ask(ProbeProvider(name=name), PROBE_TIMEOUT)
+        if reply is not None:
+            detail = inert(reply.detail, 200) or "answered"
+            self.notify(detail, title=f"probe {shown}", markup=False)
+
+    def action_move_provider(self, offset: int) -> None:
+        """Move the selected provider up (-1) or down (1) every chain it is in."""
+        if status := self.query_one(ProvidersPanel).selected:
+            request = MoveProvider(name=status.name, offset=offset)
+            self.run_worker(self.link.send(request), group="requests")
+
     # --- keys -------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Two views share the lower row: keys for the hidden one are off and out of the footer.
+        other: View = "providers" if self.view == "overview" else "overview"
+        return action not in VIEW_ONLY_ACTIONS[other]
+
+    def action_show_providers(self) -> None:
+        self.view = "providers"
+
+    def action_show_overview(self) -> None:
+        self.view = "overview"
+
+    def watch_view(self, view: View) -> None:
+        self.query_one(ContentSwitcher).current = view
+        if view == "providers":
+            self.query_one(ProvidersTable).focus()
+        elif self.focused is not None and self.query_one(ProvidersPanel) in self.focused.ancestors:
+            self.set_focus(None)
+        self.refresh_bindings()
 
     def action_focus_say(self) -> None:
         self.query_one("#say-input", Input).focus()
 
     def action_leave_input(self) -> None:
-        self.set_focus(None)
+        # In the providers view the table keeps the keys: arrows still pick a provider.
+        self.set_focus(self.query_one(ProvidersTable) if self.view == "providers" else None)
 
     def action_clear_log(self) -> None:
         self.query_one(LogView).clear()

@@ -1,4 +1,5 @@
-"""Snapshots of the dashboard: attached (dark), demo chat (light), and detached (stale).
+"""Snapshots of the dashboard: attached (dark), demo chat (light), detached (stale), and the
+providers view (one provider up, one with its breaker open, one misconfigured).
 
 The clock is frozen and the agent runs on relative paths, so every run draws the same
 screen. Update them with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after
@@ -21,8 +22,10 @@ from airi_tui.app import AiriApp
 from airi_tui.widgets.chat_view import ChatView
 from airi_tui.widgets.health_panel import HealthRow
 from airi_tui.widgets.log_view import LogView
+from airi_tui.widgets.providers_panel import ProvidersTable
 from tests.tui.conftest import AgentThread
 from tests.tui.helpers import dashboard, wait_until
+from tests.tui.provider_mesh import CHAINS, THREE, StandInMesh
 
 NOON = 1_767_268_800.0  # 2026-01-01 12:00:00 UTC
 SIZE = (130, 40)
@@ -113,5 +116,25 @@ def test_dashboard_detached_is_stale(snap_compare: SnapCompare, agent: AgentThre
         await settled(pilot, 1)
         await agent.acall(agent.agent.stop("maintenance"))  # type: ignore[union-attr]
         await wait_until(pilot, lambda: dashboard(pilot.app).link_state == "detached", "detached")
+
+    assert snap_compare(app_for(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_providers_view(
+    snap_compare: SnapCompare, agent_thread: Callable[..., AgentThread]
+) -> None:
+    agent = agent_thread(router={"autonomous_last": False}, director=QUIET_DIRECTOR)
+    mesh = StandInMesh(agent.agent, THREE, CHAINS)  # type: ignore[arg-type]
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await wait_until(pilot, lambda: dashboard(pilot.app).link_state == "attached", "attached")
+        agent.soon(mesh.publish_all)
+        await settled(pilot, 0)
+        screen = dashboard(pilot.app)
+        table = screen.query_one(ProvidersTable)
+        await pilot.press("v")
+        await wait_until(pilot, lambda: table.row_count == 3, "the providers are listed")
+        bus = agent.agent.bus  # type: ignore[union-attr]
+        await wait_until(pilot, lambda: screen.seq == bus.seq, "every event is applied")
 
     assert snap_compare(app_for(), terminal_size=SIZE, run_before=run_before)
