@@ -16,8 +16,18 @@ from textual.pilot import Pilot
 from textual.widgets import Footer
 
 from agent.daemon import Agent
-from agent.protocol.messages import MoveProvider, ProbeProvider, Request, SetProviderEnabled
+from agent.protocol.messages import (
+    Event,
+    Gap,
+    MoveProvider,
+    ProbeProvider,
+    ProviderChanged,
+    ProviderStatus,
+    Request,
+    SetProviderEnabled,
+)
 from airi_tui.app import AiriApp
+from airi_tui.messages import EventsArrived
 from airi_tui.screens.dashboard import DashboardScreen
 from airi_tui.widgets.providers_panel import ProvidersPanel, ProvidersTable
 from tests.tui.conftest import StartAgent
@@ -108,6 +118,32 @@ async def test_a_provider_report_updates_its_row_in_place(
         assert table.order == ["groq", "openai", "anthropic"]
         assert layouts == []  # updated in place, not laid out again
         assert panel.selected is not None and panel.selected.name == "openai"
+
+
+async def test_a_batch_keeps_the_latest_report_and_a_gap_starts_afresh(agent: Agent) -> None:
+    StandInMesh(agent, THREE, CHAINS).publish_all()
+    async with providers_view(agent) as (pilot, screen, panel):
+        table = panel.table
+        await wait_until(pilot, lambda: table.row_count == 3, "the providers are listed")
+        mistral = ProviderStatus(name="mistral", preset="mistral", model="small", state="idle")
+        fresh = msgspec.structs.replace(
+            agent.snapshot(),
+            providers=[GROQ, ANTHROPIC, mistral],
+            chains={"reply": ["mistral", "groq"]},
+        )
+        batch: list[Event] = [
+            ProviderChanged(status=msgspec.structs.replace(GROQ, state="degraded")),
+            ProviderChanged(status=msgspec.structs.replace(OPENAI, state="up")),
+            Gap(missed=2, snapshot=fresh),  # what came before is in the snapshot already
+            ProviderChanged(status=msgspec.structs.replace(mistral, state="degraded")),
+            ProviderChanged(status=msgspec.structs.replace(mistral, state="up", requests=1)),
+        ]
+        screen.post_message(EventsArrived(batch))
+        order = ["mistral", "groq", "anthropic"]
+        await wait_until(pilot, lambda: table.order == order, "the snapshot's providers show")
+        assert row(panel, "groq")[0] == "\u25cf up"
+        assert row(panel, "mistral")[0] == "\u25cf up" and row(panel, "mistral")[7] == "1"
+        assert "reply: mistral \u2192 groq" in on_screen(panel)
 
 
 async def test_an_error_with_markup_and_escapes_shows_as_text(agent: Agent) -> None:
