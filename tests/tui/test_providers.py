@@ -217,7 +217,8 @@ async def test_brackets_move_the_provider_and_the_cursor_follows(agent: Agent) -
 
 
 async def test_the_footer_shows_the_keys_of_the_view_on_screen(agent: Agent) -> None:
-    StandInMesh(agent, THREE, CHAINS).publish_all()
+    mesh = StandInMesh(agent, THREE, CHAINS)
+    mesh.publish_all()
     async with AiriApp(agent.endpoint).run_test(size=SIZE, notifications=True) as pilot:
         screen = await wait_attached(pilot)
         footer = screen.query_one(Footer)
@@ -225,6 +226,7 @@ async def test_the_footer_shows_the_keys_of_the_view_on_screen(agent: Agent) -> 
         assert "Probe" not in on_screen(footer)
         await pilot.press("e")  # not the providers view: nothing is sent
         await pilot.press("v")
+        assert mesh.requests == []
         await wait_until(pilot, lambda: "p Probe" in on_screen(footer), "the keys are offered")
         shown = on_screen(footer)
         assert "e On/off" in shown and "[ Move up" in shown and "] Move down" in shown
@@ -252,3 +254,20 @@ async def test_a_pad_hotkey_cannot_take_a_provider_key(start_agent: StartAgent) 
         await wait_attached(pilot)
         await wait_until(pilot, lambda: "pad key 'e'" in notices(pilot.app), "the clash is told")
         assert "pad key 'x'" not in notices(pilot.app)
+
+
+async def test_at_80_by_24_the_selected_error_still_shows(agent: Agent) -> None:
+    StandInMesh(agent, THREE, CHAINS).publish_all()
+    async with providers_view(agent, size=(80, 24)) as (pilot, _screen, panel):
+        await wait_until(pilot, lambda: panel.table.row_count == 3, "the providers are listed")
+        await pilot.press("down")
+        shown = ""
+
+        def drawn() -> bool:
+            nonlocal shown
+            shown = on_screen(panel)
+            return "openai \u00b7 last error: 429 Too Many Requests" in shown
+
+        await wait_until(pilot, drawn, "openai's error shows under the table")
+        assert "\u2716 breaker open" in shown and "\u2298 misconfigured" in shown
+        assert "reply: groq \u2192 openai \u2192 anthropic" in shown
