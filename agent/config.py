@@ -247,6 +247,23 @@ class DirectorSection(_Section):
     system_prompt: Annotated[
         str, _doc("Extra instructions for the model, after the persona's own.")
     ] = ""
+    mode: Annotated[
+        Literal["llm", "autonomous", "external"],
+        _doc("Who writes the answers: the LLM providers, the offline persona, or a client."),
+    ] = "llm"
+    dry_run: Annotated[bool, _doc("Actions go through the queue, but nothing leaves the box.")] = (
+        False
+    )
+    queue_size: Annotated[
+        int, Meta(ge=1, le=10000, description="Actions that may wait at once.")
+    ] = 100
+    approval: Annotated[
+        dict[str, Literal["auto", "approve", "flagged"]],
+        _doc(
+            "Approval gate per source (chat, idle, control, command, rest, external, midi):"
+            " auto, approve (each waits for an operator), flagged (only flagged ones wait)."
+        ),
+    ] = msgspec.field(default_factory=dict)
 
 
 class Config(_Section):

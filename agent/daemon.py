@@ -14,43 +14,57 @@ import signal
 import time
 from pathlib import Path
 
-from msgspec.structs import replace
-
 from agent import __version__
 from agent.bus import Bus
 from agent.chat.dedupe import RecentIds
 from agent.chat.demo import DemoChat
 from agent.config import Config, hotkeys
 from agent.config import state_dir as default_state_dir
-from agent.director.actions import ActionRunner, QueueFull, UnknownExpression
+from agent.director.actions import Performers
 from agent.director.brain import Brain
+from agent.director.queue import (
+    ActionQueue,
+    NotAllowed,
+    QueueFull,
+    UnknownAction,
+    UnknownExpression,
+)
 from agent.logs import EventStreamHandler, attach_event_stream, detach_event_stream
 from agent.protocol.endpoint import Endpoint, default_socket_path
 from agent.protocol.messages import (
     ActionQueued,
     ActionUpdated,
     AgentStopping,
+    ApproveAction,
     ChainsChanged,
     ChatMessage,
     ChatReceived,
     ClientsChanged,
+    EditAction,
     Err,
     Event,
     GetSnapshot,
     HealthChanged,
+    Interrupt,
     LogLine,
     LogRecorded,
+    MoveAction,
     MoveProvider,
     Ok,
     PadButton,
     Ping,
     ProbeProvider,
     ProviderChanged,
+    RejectAction,
     Reply,
     Request,
     Say,
     ServiceHealth,
+    SetApproval,
+    SetDryRun,
+    SetMode,
     SetProviderEnabled,
+    SkipCurrent,
     Snapshot,
     TriggerExpression,
 )
@@ -60,7 +74,7 @@ from agent.secrets import Secrets, redact, secret_values
 from agent.server import ControlServer, Limits
 from agent.server.token import load_or_create_token
 from agent.state import AgentState
-from agent.store import Store, StoreError
+from agent.store import UNFINISHED, Store, StoreError
 from agent.supervisor import ServiceContext, Supervisor
 from agent.systemd import Notifier
 
@@ -117,9 +131,19 @@ class Agent:
             Path(config.store.path) if config.store.path else self.state_dir / "airi.sqlite3"
         )
         self.supervisor = Supervisor(self._publish_health)
-        self.actions = ActionRunner(self.bus.publish, config.persona.expressions)
+        director = config.director
+        self.queue = ActionQueue(
+            self.bus.publish,
+            self.store,
+            Performers(self.bus.publish).table(),
+            max_size=director.queue_size,
+            gates=director.approval,
+            dry_run=director.dry_run,
+            mode=director.mode,
+            expressions=config.persona.expressions,
+        )
         self.mesh = Mesh(config, self.secrets, self.bus.publish)
-        self.brain = Brain(self.mesh.router.stream, self.actions, config)
+        self.brain = Brain(self.mesh.router.stream, self.queue, config)
         self.server = ControlServer(
             self.bus,
             self.snapshot,
@@ -135,6 +159,7 @@ class Agent:
             {*secret_values(self.secrets), *self.mesh.keys()}, key=len, reverse=True
         )
         self._llm_health = ("", "")
+        self._warmup: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
 
     @property
@@ -147,7 +172,11 @@ class Agent:
         return Endpoint(path=str(self.socket_path))
 
     def snapshot(self) -> Snapshot:
-        return self.state.snapshot(self.bus.seq)
+        snapshot = self.state.snapshot(self.bus.seq)
+        snapshot.queue = self.queue.listing()
+        snapshot.director = self.queue.status
+        snapshot.mode = self.queue.status.mode
+        return snapshot
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -177,9 +206,9 @@ class Agent:
         self._attach_log_stream()
         self.supervisor.report("control", "up", f"listening on {self.server.socket_path}")
         self.supervisor.start("store", self._flush_store)
-        self.supervisor.start("stage", self.actions.run)
+        self.supervisor.start("queue", self.queue.run)
         self.supervisor.start("director", self.brain.run)
-        self.supervisor.start("llm_warmup", self._warm_providers)
+        self._warmup = asyncio.create_task(self._warm_providers(), name="llm-warmup")
         if self.config.demo_chat_on:
             demo = DemoChat(
                 self.receive_chat,
@@ -192,15 +221,19 @@ class Agent:
         log.info("agent %s %s ready on %s", self.config.agent.name, __version__, self.socket_path)
 
     async def _restore(self) -> None:
-        """Chat and actions from the store; actions cut short by a crash are marked so."""
-        for message in await self.store.recent_chat(self.config.store.chat_history):
+        """Chat, recent actions, and the queue as a crash or a stop left it."""
+        chat = await self.store.recent_chat(self.config.store.chat_history)
+        for message in chat:
             self.state.chat.append(message)
             self._seen_chat.first_time(message.platform, message.id)
+        self.brain.know(chat)
         for action in await self.store.recent_actions(MAX_RESTORED_ACTIONS):
-            if action.state in ("queued", "running"):
-                action = replace(action, state="skipped", error="the agent restarted first")
-                self.store.put_action(action)
-            self.state.keep_action(action)
+            if action.state not in UNFINISHED:
+                self.state.keep_action(action)
+        unfinished = await self.store.unfinished_actions()
+        self.queue.restore(unfinished)
+        if unfinished:
+            log.info("%d unfinished actions restored to the queue", len(unfinished))
 
     def _report_unconfigured(self) -> None:
         configured = _configured(self.config)
@@ -219,10 +252,12 @@ class Agent:
             self._llm_health = health
             self.supervisor.report("llm", *health)  # type: ignore[arg-type]
 
-    async def _warm_providers(self, ctx: ServiceContext) -> None:
+    async def _warm_providers(self) -> None:
         await asyncio.sleep(LLM_WARMUP_DELAY)
-        await self.mesh.warm()
-        ctx.up("provider clients ready")
+        try:
+            await self.mesh.warm()
+        except Exception as exc:  # the first request builds the client instead, and says why
+            log.warning("could not prepare the provider clients ahead: %s", exc)
 
     async def _undo_start(self) -> None:
         await self.supervisor.stop()
@@ -239,8 +274,10 @@ class Agent:
         self.notifier.stopping()
         self.bus.publish(AgentStopping(reason=reason))
         await self.supervisor.stop("demo_chat")
+        if self._warmup is not None:
+            self._warmup.cancel()
         await self.supervisor.stop("director")
-        await self.supervisor.stop("stage")
+        await self.supervisor.stop("queue")
         await self.server.close(grace=1.0)
         await self.supervisor.stop()
         await self.mesh.close()
@@ -267,13 +304,29 @@ class Agent:
             case GetSnapshot():
                 return Ok(id=request.id, snapshot=self.snapshot())
             case Say(text=text):
-                return self._say(request.id, text)
+                reply = self._say(request.id, text)
+                await self.queue.durable()  # acknowledged means it survives a crash
+                return reply
             case TriggerExpression(name=name):
                 try:
-                    action = self.actions.express(name, "control")
+                    action = self.queue.express(name, "control")
                 except UnknownExpression as exc:
                     return Err(id=request.id, code="bad_request", message=str(exc))
+                except QueueFull as exc:
+                    return Err(id=request.id, code="failed", message=str(exc))
                 return Ok(id=request.id, detail=action.id)
+            case (
+                ApproveAction()
+                | RejectAction()
+                | EditAction()
+                | MoveAction()
+                | SkipCurrent()
+                | Interrupt()
+                | SetMode()
+                | SetApproval()
+                | SetDryRun()
+            ):
+                return await self._queue_request(request)
             case SetProviderEnabled() | ProbeProvider() | MoveProvider():
                 return await self._provider_request(request)
         return Err(
@@ -300,6 +353,43 @@ class Agent:
             return Err(id=request.id, code="failed", message=message)
         return Ok(id=request.id, detail=detail)
 
+    async def _queue_request(self, request: Request) -> Reply:
+        """An operator's hand on the queue; acknowledged once the change is saved."""
+        try:
+            detail = self._change_queue(request)
+        except (UnknownAction, NotAllowed) as exc:
+            return Err(id=request.id, code="bad_request", message=str(exc))
+        await self.queue.durable()
+        return Ok(id=request.id, detail=detail)
+
+    def _change_queue(self, request: Request) -> str:
+        queue = self.queue
+        match request:
+            case ApproveAction(action_id=action_id):
+                return f"approved {queue.approve(action_id).id}"
+            case RejectAction(action_id=action_id):
+                return f"rejected {queue.reject(action_id).id}"
+            case EditAction(action_id=action_id, text=text):
+                return f"edited {queue.edit(action_id, text).id}"
+            case MoveAction(action_id=action_id, offset=offset):
+                queue.move(action_id, offset)
+                return f"moved {action_id}"
+            case SkipCurrent():
+                skipped = queue.skip_current()
+                return f"skipped {skipped.id}" if skipped else "nothing was running"
+            case Interrupt():
+                return f"kill switch: {queue.interrupt()} actions stopped or cleared"
+            case SetMode(mode=mode):
+                queue.set_mode(mode)
+                return f"mode {mode}"
+            case SetApproval(source=source, gate=gate):
+                queue.set_gate(source, gate)
+                return f"{source}: {gate}"
+            case SetDryRun(enabled=enabled):
+                queue.set_dry_run(enabled)
+                return "dry run on" if enabled else "dry run off"
+        raise NotAllowed(f"{type(request).__name__} is not a queue request")
+
     def _say(self, request_id: int, text: str) -> Reply:
         text = text.strip()
         if len(text) > MAX_SAY_CHARS:
@@ -310,7 +400,7 @@ class Agent:
             reason = "nothing to say: the text is empty"
             return Err(id=request_id, code="bad_request", message=reason)
         try:
-            action = self.actions.say(line, "control")
+            action = self.queue.say(line, "control")
         except QueueFull as exc:
             return Err(id=request_id, code="failed", message=str(exc))
         return Ok(id=request_id, detail=action.id)

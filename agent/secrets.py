@@ -28,7 +28,7 @@ class Secrets(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     control_token: Annotated[str, Meta(description="Token for the TCP control port.")] = ""
     providers: Annotated[
         dict[str, str],
-        Meta(description="LLM keys by provider name, e.g. [providers] groq = \"gsk-...\"."),
+        Meta(description='LLM keys by provider name, e.g. [providers] groq = "gsk-...".'),
     ] = msgspec.field(default_factory=dict)
 
 

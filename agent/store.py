@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from agent.protocol.messages import Action, ChatMessage
 
@@ -50,7 +50,18 @@ MIGRATIONS: list[str] = [
         error TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 2: the action queue survives a crash: run order, priority, approval flags, turns.
+    """
+    ALTER TABLE action_log ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE action_log ADD COLUMN ord REAL NOT NULL DEFAULT 0;
+    ALTER TABLE action_log ADD COLUMN flagged TEXT NOT NULL DEFAULT '';
+    ALTER TABLE action_log ADD COLUMN turn TEXT NOT NULL DEFAULT '';
+    CREATE INDEX action_log_unfinished ON action_log (state)
+        WHERE state IN ('pending', 'queued', 'running')
+    """,
 ]
+UNFINISHED = ("pending", "queued", "running")
+_ACTION_COLUMNS = "action_id, kind, detail, source, state, ts, error, priority, ord, flagged, turn"
 
 
 class StoreError(Exception):
@@ -63,7 +74,7 @@ class Store:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="airi-store")
         self._db: sqlite3.Connection | None = None
         self._chat: list[tuple[str, str, str, str, float, str, int]] = []
-        self._actions: dict[str, tuple[str, str, str, str, str, float, str]] = {}
+        self._actions: dict[str, tuple[object, ...]] = {}
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
@@ -117,7 +128,10 @@ class Store:
         self._chat.append((m.platform, m.id, m.author, m.text, m.ts, badges, int(m.demo)))
 
     def put_action(self, a: Action) -> None:
-        self._actions[a.id] = (a.id, a.kind, a.detail, a.source, a.state, a.ts, a.error)
+        self._actions[a.id] = (
+            a.id, a.kind, a.detail, a.source, a.state, a.ts, a.error,
+            a.priority, a.order, a.flagged, a.turn,
+        )  # fmt: skip
 
     @property
     def dirty(self) -> bool:
@@ -152,9 +166,10 @@ class Store:
                 chat,
             )
             db.executemany(
-                "INSERT INTO action_log (action_id, kind, detail, source, state, ts, error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (action_id) DO UPDATE SET"
-                " state = excluded.state, error = excluded.error",
+                f"INSERT INTO action_log ({_ACTION_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (action_id) DO UPDATE SET"
+                " state = excluded.state, error = excluded.error, detail = excluded.detail,"
+                " priority = excluded.priority, ord = excluded.ord, flagged = excluded.flagged",
                 actions,
             )
             db.execute("COMMIT")
@@ -192,14 +207,20 @@ class Store:
 
     def _recent_actions(self, limit: int) -> list[Action]:
         rows = self._require().execute(
-            "SELECT action_id, kind, detail, source, state, ts, error FROM action_log"
-            " ORDER BY seq DESC LIMIT ?",
-            (limit,),
+            f"SELECT {_ACTION_COLUMNS} FROM action_log ORDER BY seq DESC LIMIT ?", (limit,)
         )
-        return [
-            Action(id=r[0], kind=r[1], detail=r[2], source=r[3], state=r[4], ts=r[5], error=r[6])
-            for r in reversed(rows.fetchall())
-        ]
+        return [_action(r) for r in reversed(rows.fetchall())]
+
+    async def unfinished_actions(self) -> list[Action]:
+        """Every action a crash may have left waiting or running, in the order they would run."""
+        return await self._run(self._unfinished_actions)
+
+    def _unfinished_actions(self) -> list[Action]:
+        rows = self._require().execute(
+            f"SELECT {_ACTION_COLUMNS} FROM action_log WHERE state IN {UNFINISHED}"
+            " ORDER BY priority DESC, ord, seq"
+        )
+        return [_action(r) for r in rows.fetchall()]
 
     async def close(self) -> None:
         """Flush, checkpoint the WAL into the main file, and close."""
@@ -220,3 +241,10 @@ class Store:
         if self._db is None:
             raise StoreError("the store is not open")
         return self._db
+
+
+def _action(r: Sequence[Any]) -> Action:
+    return Action(
+        id=r[0], kind=r[1], detail=r[2], source=r[3], state=r[4], ts=r[5], error=r[6],
+        priority=r[7], order=r[8], flagged=r[9], turn=r[10],
+    )  # fmt: skip

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from agent.config import Config
-from agent.director.actions import ActionRunner, QueueFull
+from agent.director.queue import ActionQueue, QueueFull
 from agent.protocol.messages import ChatMessage
 from agent.protocol.text import inert
 from agent.providers.base import ChatRequest, Delta, Finished, Message, StreamItem
@@ -39,7 +40,7 @@ class Brain:
     def __init__(
         self,
         stream: Stream,
-        actions: ActionRunner,
+        actions: ActionQueue,
         config: Config,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -52,20 +53,24 @@ class Brain:
         self._system = system_prompt(config)
         self._clock = clock
         self._recent: deque[ChatMessage] = deque(maxlen=CONTEXT_LINES)
-        self._candidate: tuple[int, ChatMessage] | None = None
+        self._known: set[tuple[str, str]] = set()
+        self._candidate: tuple[int, ChatMessage, str] | None = None
         start = clock()
         self._last_answer = start - self._reply_every  # the first question may be answered now
         self._last_activity = start
 
     def hear(self, message: ChatMessage) -> None:
         """A chat line arrived (already inert); it may become the next one answered."""
+        viewer = (message.platform, message.author)
+        flag = "" if viewer in self._known else "answers a first-time viewer"
+        self._known.add(viewer)
         self._recent.append(message)
         self._last_activity = self._clock()
         if not self._reply_every:
             return
         score = self._score(message)
         if self._candidate is None or score >= self._candidate[0]:
-            self._candidate = (score, message)
+            self._candidate = (score, message, flag)
 
     async def run(self, ctx: ServiceContext) -> None:
         import asyncio
@@ -75,16 +80,16 @@ class Brain:
             await asyncio.sleep(TICK)
             now = self._clock()
             if self._candidate and now - self._last_answer >= self._reply_every:
-                _, message = self._candidate
+                _, message, flag = self._candidate
                 self._candidate = None
                 self._last_answer = now
-                await self.answer(message)
+                await self.answer(message, flag)
             elif self._idle_after and now - self._last_activity >= self._idle_after:
                 self._last_activity = now
                 await self.fill_silence()
 
-    async def answer(self, message: ChatMessage) -> str:
-        """Answer one viewer; returns what was said."""
+    async def answer(self, message: ChatMessage, flagged: str = "") -> str:
+        """Answer one viewer; returns what was said (or queued for approval)."""
         said = await self.speak(
             "reply",
             ChatRequest(
@@ -96,6 +101,7 @@ class Brain:
                 max_tokens=MAX_ANSWER_TOKENS,
                 context={"viewer": message.author},
             ),
+            flagged=flagged,
         )
         self._last_activity = self._clock()
         return said
@@ -114,32 +120,45 @@ class Brain:
             ),
         )
 
-    async def speak(self, role: str, request: ChatRequest) -> str:
-        """Stream ``role``'s answer and queue each sentence as soon as it is complete."""
+    async def speak(self, role: str, request: ChatRequest, flagged: str = "") -> str:
+        """Stream ``role``'s answer and queue each sentence as soon as it is complete.
+
+        When the answer must wait for an operator, it is queued whole instead, once written:
+        approving an answer sentence by sentence would be no way to run a show.
+        """
+        source = f"ai:{role}"
+        whole = self._actions.holds(source, flagged)
+        turn = uuid.uuid4().hex[:12]
         cutter = SentenceCutter()
         spoken: list[str] = []
         finished = Finished("error")
         async for item in self._stream(role, request):
             if isinstance(item, Delta):
                 for sentence in cutter.feed(item.text):
-                    spoken.append(self._say(sentence, role))
+                    spoken.append(sentence if whole else self._say(sentence, source, turn))
             elif isinstance(item, Finished):
                 finished = item
         rest = cutter.end(cut=finished.reason == "error")
         if rest:
-            spoken.append(self._say(rest, role))
+            spoken.append(rest if whole else self._say(rest, source, turn))
+        if whole and spoken:
+            return self._say(" ".join(spoken), source, turn, flagged)
         return " ".join(s for s in spoken if s)
 
-    def _say(self, sentence: str, role: str) -> str:
+    def _say(self, sentence: str, source: str, turn: str, flagged: str = "") -> str:
         line = inert(sentence, 500)
         if not line:
             return ""
         try:
-            self._actions.say(line, f"ai:{role}")
+            self._actions.say(line, source, flagged=flagged, turn=turn)
         except QueueFull as exc:
-            log.warning("dropped a line of the %s answer: %s", role, exc)
+            log.warning("dropped a line of an answer: %s", exc)
             return ""
         return line
+
+    def know(self, messages: list[ChatMessage]) -> None:
+        """Viewers seen before this start (from the store): they are not new."""
+        self._known.update((m.platform, m.author) for m in messages)
 
     def _context(self, exclude: ChatMessage | None = None) -> list[Message]:
         lines = [f"{m.author}: {m.text}" for m in self._recent if m is not exclude]

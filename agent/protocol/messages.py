@@ -30,7 +30,15 @@ class _Tagged(
 # --- state shared by the snapshot and the events -------------------------------------------
 
 HealthState = Literal["starting", "up", "degraded", "down", "off"]
-ActionState = Literal["queued", "running", "done", "failed", "skipped"]
+ActionState = Literal[
+    "pending", "queued", "running", "done", "failed", "skipped", "rejected", "interrupted"
+]
+"""pending: waits for an operator's approval. queued: approved, waits its turn. interrupted:
+stopped while running (the kill switch, a skip). skipped: never ran (cleared, expired)."""
+ApprovalGate = Literal["auto", "approve", "flagged"]
+"""auto: straight to the queue. approve: every action waits for an operator. flagged: only
+actions moderation flagged or that answer a first-time viewer wait."""
+Mode = Literal["llm", "autonomous", "external"]
 
 
 class ChatMessage(msgspec.Struct, omit_defaults=True, gc=False):
@@ -47,7 +55,11 @@ class ChatMessage(msgspec.Struct, omit_defaults=True, gc=False):
 
 
 class Action(msgspec.Struct, omit_defaults=True, gc=False):
-    """Something the AI does or is about to do (speak a line, show an expression)."""
+    """Something the AI does or is about to do (speak a line, show an expression).
+
+    Waiting actions run in the order of (-priority, order); ``kind`` is say, expression,
+    motion, scene, command or wait.
+    """
 
     id: str
     kind: str
@@ -56,6 +68,21 @@ class Action(msgspec.Struct, omit_defaults=True, gc=False):
     state: ActionState
     ts: float
     error: str = ""
+    priority: int = 0
+    order: float = 0.0
+    flagged: str = ""
+    """Why the action waits for approval under a ``flagged`` gate (empty: not flagged)."""
+    turn: str = ""
+    """Actions of one answer share a turn id (its sentences, its expressions)."""
+
+
+class DirectorStatus(msgspec.Struct, omit_defaults=True, gc=False):
+    """How the director runs now: the mode, dry run, and the approval gate of each source."""
+
+    mode: Mode = "llm"
+    dry_run: bool = False
+    approval: dict[str, ApprovalGate] = {}
+    """Source (chat, idle, control, command, rest, external, midi) to its gate."""
 
 
 class ServiceHealth(msgspec.Struct, omit_defaults=True, gc=False):
@@ -151,6 +178,9 @@ class Snapshot(msgspec.Struct, omit_defaults=True, gc=False):
     providers: list[ProviderStatus] = []
     chains: dict[str, list[str]] = {}
     """Role (reply, idle, summarize, moderate) to provider names, in the order tried."""
+    queue: list[Action] = []
+    """What waits or runs now (pending, queued, running), in the order it will run."""
+    director: DirectorStatus = msgspec.field(default_factory=DirectorStatus)
 
 
 # --- requests: client to agent -------------------------------------------------------------
@@ -213,6 +243,66 @@ class MoveProvider(_Tagged):
     id: int = 0
 
 
+class ApproveAction(_Tagged):
+    """Let a pending action into the queue."""
+
+    action_id: str
+    id: int = 0
+
+
+class RejectAction(_Tagged):
+    action_id: str
+    id: int = 0
+
+
+class EditAction(_Tagged):
+    """Change what a waiting line says before it is said."""
+
+    action_id: str
+    text: str
+    id: int = 0
+
+
+class MoveAction(_Tagged):
+    """Move a waiting action ``offset`` places earlier (< 0) or later (> 0) in the queue."""
+
+    action_id: str
+    offset: int
+    id: int = 0
+
+
+class SkipCurrent(_Tagged):
+    """Stop what runs now (the line being said) and go on with the next."""
+
+    id: int = 0
+
+
+class Interrupt(_Tagged):
+    """The kill switch: stop speech now and clear every pending AI action."""
+
+    id: int = 0
+
+
+class SetMode(_Tagged):
+    mode: Mode
+    id: int = 0
+
+
+class SetApproval(_Tagged):
+    """Change one source's approval gate, live."""
+
+    source: str
+    gate: ApprovalGate
+    id: int = 0
+
+
+class SetDryRun(_Tagged):
+    """Dry run: actions go through the queue but nothing leaves the box."""
+
+    enabled: bool
+    id: int = 0
+
+
 Request = (
     Hello
     | Ping
@@ -222,6 +312,15 @@ Request = (
     | SetProviderEnabled
     | ProbeProvider
     | MoveProvider
+    | ApproveAction
+    | RejectAction
+    | EditAction
+    | MoveAction
+    | SkipCurrent
+    | Interrupt
+    | SetMode
+    | SetApproval
+    | SetDryRun
 )
 
 
@@ -311,6 +410,13 @@ class ProviderRequestDone(_Tagged):
     seq: int = 0
 
 
+class DirectorChanged(_Tagged):
+    """The mode, dry run or an approval gate changed."""
+
+    status: DirectorStatus
+    seq: int = 0
+
+
 class ChainsChanged(_Tagged):
     chains: dict[str, list[str]]
     seq: int = 0
@@ -351,6 +457,7 @@ Event = (
     | ProviderChanged
     | ProviderRequestDone
     | ChainsChanged
+    | DirectorChanged
     | LogRecorded
     | ClientsChanged
     | AgentStopping

@@ -15,7 +15,7 @@ from airi_tui.display import clock, plain
 
 # The free-length detail goes last, so time, state and kind stay visible in a narrow pane.
 COLUMNS = ("time", "state", "kind", "source", "detail")
-STATES = ("queued", "running", "done", "failed", "skipped")
+STATES = ("pending", "queued", "running", "done", "failed", "skipped", "rejected", "interrupted")
 
 
 class ActionTable(DataTable[Text]):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from agent.config import parse_config
-from agent.director.actions import ActionRunner
 from agent.director.brain import Brain, SentenceCutter
+from agent.director.queue import ActionQueue
 from agent.protocol import messages as m
 from agent.providers.base import ChatRequest, Delta, Finished, StreamItem
+from agent.store import Store
 
 
 class FakeClock:
@@ -37,15 +39,20 @@ class Script:
         yield Finished(self.reason)  # type: ignore[arg-type]
 
 
-def make(script: Script, **director: float) -> tuple[Brain, list[m.Event], FakeClock]:
+def make(script: Script, **director: object) -> tuple[Brain, list[m.Event], FakeClock]:
     events: list[m.Event] = []
     config = parse_config({"director": director})
     clock = FakeClock()
-    return Brain(script, ActionRunner(events.append, []), config, clock=clock), events, clock
+    queue = ActionQueue(events.append, Store(Path("unused")), {}, gates=config.director.approval)
+    return Brain(script, queue, config, clock=clock), events, clock
 
 
 def said(events: list[m.Event]) -> list[str]:
     return [e.action.detail for e in events if isinstance(e, m.ActionQueued)]
+
+
+def queued(events: list[m.Event]) -> list[m.Action]:
+    return [e.action for e in events if isinstance(e, m.ActionQueued)]
 
 
 def line(text: str, author: str = "v", badges: list[str] | None = None) -> m.ChatMessage:
@@ -98,7 +105,7 @@ async def test_the_line_most_worth_answering_is_answered_not_the_latest() -> Non
     brain.hear(line("Airi what game is this?", author="pixelfox"))
     brain.hear(line("W stream"))
     assert brain._candidate is not None
-    await brain.answer(brain._candidate[1])
+    await brain.answer(brain._candidate[1], brain._candidate[2])
     role, request = script.asked[0]
     assert role == "reply"
     assert request.messages[-1].content == "pixelfox: Airi what game is this?"
@@ -142,3 +149,26 @@ async def test_quiet_chat_gets_an_idle_line_and_reply_every_zero_never_answers(
     task.cancel()
     assert [role for role, _ in script.asked] == ["idle"]
     assert said(events) == ["So, chat."]
+
+
+async def test_an_answer_that_needs_approval_waits_whole_not_sentence_by_sentence() -> None:
+    script = Script("First part. ", "Second part.")
+    brain, events, _ = make(script, approval={"chat": "approve"})
+    await brain.answer(line("hi?"))
+    [action] = queued(events)
+    assert (action.state, action.detail) == ("pending", "First part. Second part.")
+
+
+async def test_under_a_flagged_gate_only_a_first_time_viewer_waits_for_approval() -> None:
+    script = Script("Welcome!")
+    brain, events, _ = make(script, approval={"chat": "flagged"}, reply_every=1)
+    brain.know([line("old", author="regular")])
+    for author in ("regular", "newcomer"):
+        brain.hear(line(f"hello from {author}?", author=author))
+        assert brain._candidate is not None
+        _, message, flag = brain._candidate
+        brain._candidate = None
+        await brain.answer(message, flag)
+    regular, newcomer = queued(events)
+    assert regular.state == "queued" and not regular.flagged
+    assert newcomer.state == "pending" and newcomer.flagged == "answers a first-time viewer"

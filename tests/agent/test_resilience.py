@@ -13,7 +13,6 @@ import pytest
 
 from agent.config import parse_config
 from agent.daemon import Agent
-from agent.director.actions import MAX_WAITING_LINES
 from agent.logs import RedactingFormatter
 from agent.protocol import AgentError, Connection, encode
 from agent.protocol import messages as m
@@ -135,7 +134,7 @@ async def test_huge_bad_requests_get_a_short_err_and_the_session_goes_on(
 
 async def test_the_say_queue_is_bounded(inproc_agent: Agent) -> None:
     conn = await Connection.open(inproc_agent.endpoint, "t", subscribe=False)
-    for n in range(MAX_WAITING_LINES + 1):  # one is being said, the rest wait
+    for n in range(inproc_agent.queue.max_size + 1):  # one is being said, the rest wait
         await conn.request(m.Say(text=f"line {n}"))
     with pytest.raises(AgentError, match="already waiting"):
         await conn.request(m.Say(text="one too many"))
@@ -186,20 +185,3 @@ async def test_a_flood_of_silent_connections_does_not_count_as_clients(
         writer.close()
     await conn.close()
     await watcher.close()
-
-
-async def test_actions_cut_short_by_a_crash_are_marked_after_restart(
-    agent_process: AgentProcess,
-) -> None:
-    agent_process.start()
-    conn = await Connection.open(agent_process.endpoint, "t", subscribe=False)
-    ids = [(await conn.request(m.Say(text=f"line {n}"))).detail for n in range(3)]  # type: ignore[union-attr]
-    await conn.close()
-    await asyncio.sleep(0.5)  # past one store flush
-    agent_process.signal(signal.SIGKILL)
-    agent_process.start()
-    again = await Connection.open(agent_process.endpoint, "t")
-    actions = {a.id: a for a in again.welcome.snapshot.actions}
-    assert {actions[i].state for i in ids} == {"skipped"}
-    assert all("restarted" in actions[i].error for i in ids)
-    await again.close()

@@ -23,7 +23,18 @@ from agent.protocol.framing import (
 CHAT = m.ChatMessage(
     id="1", platform="twitch", author="viewer", text="hi [b]x[/b]", ts=1.5, badges=["vip"]
 )
-ACTION = m.Action(id="a1", kind="say", detail="hello", source="control", state="queued", ts=2.0)
+ACTION = m.Action(
+    id="a1",
+    kind="say",
+    detail="hello",
+    source="ai:reply",
+    state="pending",
+    ts=2.0,
+    priority=40,
+    order=3.0,
+    flagged="answers a first-time viewer",
+    turn="t1",
+)
 HEALTH = m.ServiceHealth("obs", "down", "refused", since=3.0, restarts=2)
 SNAPSHOT = m.Snapshot(
     agent_name="airi",
@@ -77,6 +88,15 @@ REQUESTS = [
     m.SetProviderEnabled(name="groq", enabled=False, id=5),
     m.ProbeProvider(name="groq", id=6),
     m.MoveProvider(name="groq", offset=-1, role="reply", id=7),
+    m.ApproveAction(action_id="a1", id=8),
+    m.RejectAction(action_id="a1", id=9),
+    m.EditAction(action_id="a1", text="hello [b]chat[/b]", id=10),
+    m.MoveAction(action_id="a1", offset=2, id=11),
+    m.SkipCurrent(id=12),
+    m.Interrupt(id=13),
+    m.SetMode(mode="external", id=14),
+    m.SetApproval(source="chat", gate="flagged", id=15),
+    m.SetDryRun(enabled=True, id=16),
 ]
 TO_CLIENT = [
     m.Welcome(id=0, agent_version="0.1.0", protocol_version=1, snapshot=SNAPSHOT),
@@ -92,6 +112,7 @@ TO_CLIENT = [
     m.ProviderChanged(status=SNAPSHOT.providers[0], seq=6),
     m.ProviderRequestDone(request=PROVIDER_REQUEST, seq=6),
     m.ChainsChanged(chains={"reply": ["autonomous"]}, seq=6),
+    m.DirectorChanged(status=m.DirectorStatus(mode="autonomous", approval={"chat": "approve"})),
     m.LogRecorded(line=m.LogLine(ts=1.0, level="warning", logger="x", message="y"), seq=7),
     m.ClientsChanged(count=3, seq=8),
     m.AgentStopping(reason="SIGTERM", seq=9),

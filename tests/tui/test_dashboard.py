@@ -81,7 +81,7 @@ async def test_the_pad_follows_the_agent_not_the_keyboard(start_agent: StartAgen
     async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
         screen = await wait_attached(pilot)
         pad = screen.query_one(ExpressionPad)
-        agent.actions.express("sad", "midi")  # another client (a MIDI pad) changes the face
+        agent.queue.express("sad", "midi")  # another client (a MIDI pad) changes the face
         await wait_until(pilot, lambda: lit_buttons(pad) == ["sad"], "the pad shows sad")
 
 
@@ -151,10 +151,13 @@ async def test_health_shows_how_to_configure_what_is_off(start_agent: StartAgent
         rows = {row.health.name: row for row in panel.query(HealthRow)}
         twitch = rows["twitch"]
         assert twitch.has_class("-off")
-        await wait_until(pilot, lambda: twitch.region.area > 0, "the row is laid out")
-        panel.scroll_to_widget(twitch, animate=False)  # the last row: scroll to it
-        await wait_until(pilot, lambda: "twitch off" in on_screen(twitch), "twitch is drawn")
-        assert "set [twitch] channel and client_id in config.toml" in flat(on_screen(twitch))
+        hint = "set [twitch] channel and client_id in config.toml"
+
+        def shown() -> bool:  # the last row: scroll to it (again, if rows came in meanwhile)
+            panel.scroll_to_widget(twitch, animate=False)
+            return hint in flat(on_screen(twitch))
+
+        await wait_until(pilot, shown, "the twitch row is drawn whole")
         assert rows["control"].has_class("-up")
         assert list(rows) == sorted(rows)
 
