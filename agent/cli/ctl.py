@@ -30,21 +30,31 @@ from agent.protocol.framing import FrameTooLarge
 from agent.protocol.messages import (
     ActionQueued,
     ActionUpdated,
+    ApproveAction,
     CaptionShown,
     ChatReceived,
+    DirectorChanged,
+    EditAction,
     Event,
     ExpressionChanged,
     Gap,
     HealthChanged,
+    Interrupt,
     LogRecorded,
+    MoveAction,
     MoveProvider,
     Ok,
     ProbeProvider,
     ProviderChanged,
     ProviderRequestDone,
+    RejectAction,
     Request,
     Say,
+    SetApproval,
+    SetDryRun,
+    SetMode,
     SetProviderEnabled,
+    SkipCurrent,
     Snapshot,
     TriggerExpression,
 )
@@ -179,6 +189,111 @@ def expression(ctx: typer.Context, name: str) -> None:
     typer.echo(f"expression {name} shown (action {reply.detail})")
 
 
+MODES = ("llm", "autonomous", "external")
+GATES = ("auto", "approve", "flagged")
+
+
+@ctl_app.command()
+def queue(ctx: typer.Context, json: JsonOption = False) -> None:
+    """List what waits or runs now, in the order it will run, with ids for approve/reject."""
+
+    async def snapshot(connection: Connection) -> Snapshot:
+        return connection.welcome.snapshot
+
+    snap = _with_connection(_resolve(ctx), snapshot)
+    if json:
+        for action in snap.queue:
+            sys.stdout.write(msgspec.json.encode(action).decode() + "\n")
+        return
+    status = snap.director
+    gates = ", ".join(f"{k} {v}" for k, v in status.approval.items()) or "all auto"
+    dry = " (dry run)" if status.dry_run else ""
+    typer.echo(f"mode {status.mode}{dry}; approval: {gates}")
+    if not snap.queue:
+        typer.echo("the queue is empty")
+    for action in snap.queue:
+        flag = f"  [{inert(action.flagged)}]" if action.flagged else ""
+        typer.echo(
+            f"{action.id}  {action.state:<8} {action.kind:<10} {action.source:<9} "
+            f"{inert(action.detail, 80)}{flag}"
+        )
+
+
+@ctl_app.command()
+def approve(ctx: typer.Context, action_id: str) -> None:
+    """Let a pending action run."""
+    typer.echo(_request(_resolve(ctx), ApproveAction(action_id=action_id)).detail)
+
+
+@ctl_app.command()
+def reject(ctx: typer.Context, action_id: str) -> None:
+    """Drop a waiting action: it never runs."""
+    typer.echo(_request(_resolve(ctx), RejectAction(action_id=action_id)).detail)
+
+
+@ctl_app.command()
+def edit(ctx: typer.Context, action_id: str, text: str) -> None:
+    """Change what a waiting line says before it is said."""
+    typer.echo(_request(_resolve(ctx), EditAction(action_id=action_id, text=text)).detail)
+
+
+@ctl_app.command()
+def move(
+    ctx: typer.Context,
+    action_id: str,
+    offset: Annotated[int, typer.Argument(help="Places earlier (negative) or later.")],
+) -> None:
+    """Move a waiting action in the queue."""
+    typer.echo(_request(_resolve(ctx), MoveAction(action_id=action_id, offset=offset)).detail)
+
+
+@ctl_app.command()
+def skip(ctx: typer.Context) -> None:
+    """Stop the line being said now and go on with the next."""
+    typer.echo(_request(_resolve(ctx), SkipCurrent()).detail)
+
+
+@ctl_app.command()
+def stop(ctx: typer.Context) -> None:
+    """The kill switch: stop speech now and clear every waiting AI action."""
+    typer.echo(_request(_resolve(ctx), Interrupt()).detail)
+
+
+@ctl_app.command()
+def mode(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="llm, autonomous or external.")],
+) -> None:
+    """Switch who writes the answers, live, keeping the queue."""
+    if name not in MODES:
+        fail(f"unknown mode {name!r}: one of {', '.join(MODES)}", code=2)
+    typer.echo(_request(_resolve(ctx), SetMode(mode=name)).detail)  # type: ignore[arg-type]
+
+
+@ctl_app.command()
+def approval(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="chat, idle, control, command, rest, ...")],
+    gate: Annotated[str, typer.Argument(help="auto, approve or flagged.")],
+) -> None:
+    """Set one source's approval gate, live."""
+    if gate not in GATES:
+        fail(f"unknown gate {gate!r}: one of {', '.join(GATES)}", code=2)
+    reply = _request(_resolve(ctx), SetApproval(source=source, gate=gate))  # type: ignore[arg-type]
+    typer.echo(reply.detail)
+
+
+@ctl_app.command("dry-run")
+def dry_run(
+    ctx: typer.Context,
+    state: Annotated[str, typer.Argument(help="on or off.")],
+) -> None:
+    """Dry run on: actions go through the queue but nothing leaves the box."""
+    if state not in ("on", "off"):
+        fail(f"say on or off, not {state!r}", code=2)
+    typer.echo(_request(_resolve(ctx), SetDryRun(enabled=state == "on")).detail)
+
+
 PROVIDER_ACTIONS = ("enable", "disable", "probe", "up", "down")
 
 
@@ -250,6 +365,8 @@ def describe(event: Event) -> str:
             return f"health {h.name} {h.state}: {inert(h.detail)}"
         case LogRecorded(line=line):
             return f"log {line.level} {line.logger}: {inert(line.message)}"
+        case DirectorChanged(status=d):
+            return f"director mode {d.mode}{' (dry run)' if d.dry_run else ''}"
         case ProviderChanged(status=p):
             error = f": {inert(p.last_error)}" if p.last_error else ""
             return f"provider {p.name} {p.state}{error}"

@@ -283,3 +283,41 @@ async def test_sigkill_at_any_moment_loses_no_approved_action_and_runs_none_twic
     assert ran_after_done == []  # nothing seen finished ever started again
     first_starts = list(dict.fromkeys(started))
     assert first_starts == [i for i in acknowledged if i in first_starts]  # in order
+
+
+# --- airi ctl ----------------------------------------------------------------------------------
+
+
+async def test_airi_ctl_runs_the_queue_from_a_shell(
+    operator_for: Callable[..., Any], tmp_path: Path
+) -> None:
+    from tests.protocol.test_client_robustness import ctl
+
+    agent, op = await operator_for(approval={"control": "approve"})
+    socket = agent.socket_path
+    first = await say(op, "first [b]line[/b]")
+    second = await say(op, "second line")
+    code, out, _ = await ctl(tmp_path, socket, "queue")
+    assert code == 0 and "mode llm; approval: control approve" in out
+    assert f"{first}  pending  say" in out and "first [b]line[/b]" in out
+    code, out, _ = await ctl(tmp_path, socket, "edit", second, "second, edited")
+    assert code == 0
+    code, out, _ = await ctl(tmp_path, socket, "approve", second)
+    assert (code, out.strip()) == (0, f"approved {second}")
+    await op.state(second, "running")
+    assert op.captions() == ["second, edited"]
+    code, out, _ = await ctl(tmp_path, socket, "reject", first)
+    assert code == 0 and agent.snapshot().queue[0].id == second
+    code, _, err = await ctl(tmp_path, socket, "approve", "nope")
+    assert code == 1 and "no waiting or running action 'nope'" in err
+    code, out, _ = await ctl(tmp_path, socket, "stop")
+    assert code == 0 and "kill switch" in out
+    await op.state(second, "interrupted")
+    code, out, _ = await ctl(tmp_path, socket, "mode", "autonomous")
+    assert code == 0 and agent.snapshot().mode == "autonomous"
+    code, _, err = await ctl(tmp_path, socket, "mode", "telepathy")
+    assert code == 2 and "llm, autonomous, external" in err
+    code, out, _ = await ctl(tmp_path, socket, "dry-run", "on")
+    assert code == 0 and agent.snapshot().director.dry_run
+    code, out, _ = await ctl(tmp_path, socket, "approval", "chat", "flagged")
+    assert code == 0 and agent.snapshot().director.approval["chat"] == "flagged"
