@@ -254,6 +254,10 @@ class DirectorSection(_Section):
     dry_run: Annotated[bool, _doc("Actions go through the queue, but nothing leaves the box.")] = (
         False
     )
+    summarize_every: Annotated[
+        int,
+        Meta(ge=0, description="Write a memory summary every this many chat lines. 0: never."),
+    ] = 50
     queue_size: Annotated[
         int, Meta(ge=1, le=10000, description="Actions that may wait at once.")
     ] = 100

@@ -22,6 +22,7 @@ from agent.config import Config, hotkeys
 from agent.config import state_dir as default_state_dir
 from agent.director.actions import Performers
 from agent.director.brain import Brain
+from agent.director.memory import Memory, Summarizer
 from agent.director.queue import (
     ActionQueue,
     NotAllowed,
@@ -43,6 +44,7 @@ from agent.protocol.messages import (
     EditAction,
     Err,
     Event,
+    ForgetMemory,
     GetSnapshot,
     HealthChanged,
     Interrupt,
@@ -55,6 +57,7 @@ from agent.protocol.messages import (
     Ping,
     ProbeProvider,
     ProviderChanged,
+    RecallMemory,
     RejectAction,
     Reply,
     Request,
@@ -144,6 +147,11 @@ class Agent:
         )
         self.mesh = Mesh(config, self.secrets, self.bus.publish)
         self.brain = Brain(self.mesh.router.stream, self.queue, config)
+        self.memory = Memory(self.store)
+        self.summarizer = Summarizer(
+            self.memory, self.mesh.router.complete, every=director.summarize_every
+        )
+        self._summarizing: asyncio.Task[object] | None = None
         self.server = ControlServer(
             self.bus,
             self.snapshot,
@@ -195,6 +203,7 @@ class Agent:
 
     async def _start(self) -> None:
         await self.store.open()
+        await self.memory.open()
         await self._restore()
         self.bus.listen(self.state.apply)
         self.bus.listen(self._persist)
@@ -274,8 +283,9 @@ class Agent:
         self.notifier.stopping()
         self.bus.publish(AgentStopping(reason=reason))
         await self.supervisor.stop("demo_chat")
-        if self._warmup is not None:
-            self._warmup.cancel()
+        for task in (self._warmup, self._summarizing):
+            if task is not None:
+                task.cancel()
         await self.supervisor.stop("director")
         await self.supervisor.stop("queue")
         await self.server.close(grace=1.0)
@@ -329,6 +339,8 @@ class Agent:
                 return await self._queue_request(request)
             case SetProviderEnabled() | ProbeProvider() | MoveProvider():
                 return await self._provider_request(request)
+            case RecallMemory() | ForgetMemory():
+                return await self._memory_request(request)
         return Err(
             id=request.id, code="unknown_request", message=f"{type(request).__name__} is not served"
         )
@@ -429,8 +441,43 @@ class Agent:
         match event:
             case ChatReceived(message=message) if not self._stopped.is_set():
                 self.brain.hear(message)
+                self._maybe_summarize(message)
             case ProviderChanged():
                 self._report_llm()
+
+    def _maybe_summarize(self, message: ChatMessage) -> None:
+        if not self.config.director.summarize_every or not self.mesh.has_models:
+            return
+        busy = self._summarizing is not None and not self._summarizing.done()
+        if self.summarizer.hear(message) and not busy:
+            self._summarizing = asyncio.create_task(self._summarize(), name="summarize")
+
+    async def _summarize(self) -> None:
+        try:
+            entries = await self.summarizer.summarize()
+        except StoreError as exc:
+            log.warning("could not keep a memory summary: %s", exc)
+        else:
+            if entries:
+                log.info("remembered %d entries from recent chat", len(entries))
+
+    async def _memory_request(self, request: RecallMemory | ForgetMemory) -> Reply:
+        try:
+            match request:
+                case RecallMemory(query=query, viewer=viewer, limit=limit):
+                    found = await self.memory.recall(query, viewer, max(1, min(limit, 200)))
+                    return Ok(id=request.id, detail=f"{len(found)} entries", memory=found)
+                case ForgetMemory(viewer=viewer) if viewer:
+                    gone = await self.memory.forget_viewer(viewer)
+                    return Ok(id=request.id, detail=f"forgot {viewer}: {gone} entries and lines")
+                case ForgetMemory(entry_id=entry_id):
+                    if not await self.memory.forget(entry_id):
+                        message = f"no memory entry {entry_id}"
+                        return Err(id=request.id, code="bad_request", message=message)
+                    return Ok(id=request.id, detail=f"forgot entry {entry_id}")
+        except StoreError as exc:
+            return Err(id=request.id, code="failed", message=str(exc))
+        raise AssertionError("unreachable")
 
     def _persist(self, event: Event) -> None:
         match event:

@@ -79,6 +79,14 @@ class Store:
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
 
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` with the database on the store's thread (for other tables' owners)."""
+        db = self._require()
+        try:
+            return await self._run(lambda: fn(db))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot use {self.path}: {exc}") from None
+
     async def open(self) -> int:
         """Open (creating it if needed) and migrate. Returns the schema version."""
         return await self._run(self._open)

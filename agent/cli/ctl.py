@@ -37,6 +37,7 @@ from agent.protocol.messages import (
     EditAction,
     Event,
     ExpressionChanged,
+    ForgetMemory,
     Gap,
     HealthChanged,
     Interrupt,
@@ -47,6 +48,7 @@ from agent.protocol.messages import (
     ProbeProvider,
     ProviderChanged,
     ProviderRequestDone,
+    RecallMemory,
     RejectAction,
     Request,
     Say,
@@ -292,6 +294,44 @@ def dry_run(
     if state not in ("on", "off"):
         fail(f"say on or off, not {state!r}", code=2)
     typer.echo(_request(_resolve(ctx), SetDryRun(enabled=state == "on")).detail)
+
+
+@ctl_app.command()
+def memory(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Words to look for. Empty: the newest.")] = "",
+    viewer: Annotated[str, typer.Option("--viewer", help="Only entries about this viewer.")] = "",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 20,
+    json: JsonOption = False,
+) -> None:
+    """What the co-host remembers: summaries of the show and facts about viewers."""
+    reply = _request(_resolve(ctx), RecallMemory(query=query, viewer=viewer, limit=limit))
+    for entry in reply.memory or []:
+        if json:
+            sys.stdout.write(msgspec.json.encode(entry).decode() + "\n")
+            continue
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.ts))
+        about = f" {inert(entry.viewer, 64)}:" if entry.viewer else ""
+        typer.echo(f"{entry.id:>6}  {when}  {entry.kind:<7}{about} {inert(entry.text)}")
+    if not reply.memory and not json:
+        typer.echo("nothing remembered" + (f" about {query!r}" if query else ""))
+
+
+@ctl_app.command()
+def forget(
+    ctx: typer.Context,
+    entry_id: Annotated[
+        int, typer.Argument(help="The entry's number (see `airi ctl memory`).")
+    ] = 0,
+    viewer: Annotated[
+        str, typer.Option("--viewer", help="Forget everything about this viewer, chat included.")
+    ] = "",
+) -> None:
+    """Forget one memory entry, or a viewer who asked to be forgotten."""
+    if not entry_id and not viewer:
+        fail("give an entry number or --viewer NAME", code=2)
+    reply = _request(_resolve(ctx), ForgetMemory(entry_id=entry_id, viewer=viewer))
+    typer.echo(inert(reply.detail))
 
 
 PROVIDER_ACTIONS = ("enable", "disable", "probe", "up", "down")

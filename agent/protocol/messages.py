@@ -76,6 +76,16 @@ class Action(msgspec.Struct, omit_defaults=True, gc=False):
     """Actions of one answer share a turn id (its sentences, its expressions)."""
 
 
+class MemoryEntry(msgspec.Struct, omit_defaults=True, gc=False):
+    """Something the co-host remembers: a summary of the show, or a fact about a viewer."""
+
+    id: int
+    kind: str
+    text: str
+    ts: float
+    viewer: str = ""
+
+
 class DirectorStatus(msgspec.Struct, omit_defaults=True, gc=False):
     """How the director runs now: the mode, dry run, and the approval gate of each source."""
 
@@ -296,6 +306,23 @@ class SetApproval(_Tagged):
     id: int = 0
 
 
+class RecallMemory(_Tagged):
+    """What the co-host remembers about ``query`` (and ``viewer``); empty query: the newest."""
+
+    query: str = ""
+    viewer: str = ""
+    limit: int = 20
+    id: int = 0
+
+
+class ForgetMemory(_Tagged):
+    """Forget one entry, or (``viewer``) everything about a viewer and their chat lines."""
+
+    entry_id: int = 0
+    viewer: str = ""
+    id: int = 0
+
+
 class SetDryRun(_Tagged):
     """Dry run: actions go through the queue but nothing leaves the box."""
 
@@ -321,6 +348,8 @@ Request = (
     | SetMode
     | SetApproval
     | SetDryRun
+    | RecallMemory
+    | ForgetMemory
 )
 
 
@@ -340,6 +369,8 @@ class Ok(_Tagged):
     id: int
     detail: str = ""
     snapshot: Snapshot | None = None
+    memory: list[MemoryEntry] | None = None
+    """The entries a RecallMemory found."""
 
 
 ErrorCode = Literal[

@@ -237,6 +237,13 @@ class Mesh:
 
     # --- what the control room sees -----------------------------------------------------------
 
+    @property
+    def has_models(self) -> bool:
+        """True when some configured, working provider is a model (not only the persona)."""
+        return any(
+            c.adapter is not None and c.preset.kind != "autonomous" for c in self.providers.values()
+        )
+
     def keys(self) -> list[str]:
         """Every key in use, for the log and health redaction."""
         return [c.key for c in self.providers.values() if c.key]

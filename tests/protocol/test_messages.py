@@ -97,11 +97,14 @@ REQUESTS = [
     m.SetMode(mode="external", id=14),
     m.SetApproval(source="chat", gate="flagged", id=15),
     m.SetDryRun(enabled=True, id=16),
+    m.RecallMemory(query="cat", viewer="tea_enjoyer", limit=5, id=17),
+    m.ForgetMemory(viewer="private_person", id=18),
 ]
 TO_CLIENT = [
     m.Welcome(id=0, agent_version="0.1.0", protocol_version=1, snapshot=SNAPSHOT),
     m.Ok(id=5, detail="a1"),
     m.Ok(id=6, snapshot=SNAPSHOT),
+    m.Ok(id=7, memory=[m.MemoryEntry(id=1, kind="fact", text="has a cat", ts=1.0, viewer="v")]),
     m.Err(id=7, code="bad_request", message="nope"),
     m.ChatReceived(message=CHAT, seq=1),
     m.ActionQueued(action=ACTION, seq=2),
