@@ -7,7 +7,7 @@ and again when the brain asks for the next one:
 
 - chat is *sampled*: of the lines heard since the last answer, the one most worth answering
   (a mention of the persona, a question, a moderator) waits as the candidate, and a chat line
-  is answered at most once per ``chat_every`` seconds;
+  is answered at most once per ``chat_every`` seconds (``[director] reply_every``);
 - a moderator's line addressed to the AI (a mention or a question) is answered even between
   samples; every raid is thanked; budgeted events are thanked up to N per minute and the rest
   are let go (counted as ``declined``);
@@ -131,14 +131,19 @@ class InputRouter:
     """Applies the policy to inputs; see the module docstring."""
 
     def __init__(
-        self, policy: DirectorPolicy, *, clock: Callable[[], float] = time.monotonic
+        self,
+        policy: DirectorPolicy,
+        *,
+        chat_every: float = 20.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy = policy
+        self.chat_every = chat_every
         self._clock = clock
         self._waiting: list[Input] = []
         self._candidate: Input | None = None
         self._thanked: dict[str, deque[float]] = {}
-        self._last_chat = clock() - policy.chat_every  # the first line may be answered now
+        self._last_chat = clock() - chat_every  # the first line may be answered now
         self.expired = 0
         self.declined = 0
 
@@ -171,9 +176,7 @@ class InputRouter:
         """The input to answer now, taken out; None when nothing may be answered yet."""
         now = self._clock()
         self._expire(now)
-        chat = self._candidate if now - self._last_chat >= self.policy.chat_every else None
-        if not self.policy.chat_every:
-            chat = None
+        chat = self._candidate if now - self._last_chat >= self.chat_every else None
         best = min(self._waiting, key=lambda i: i.age_key, default=None)
         if chat is not None and (best is None or chat.age_key < best.age_key):
             self._candidate = None
@@ -193,7 +196,7 @@ class InputRouter:
                 msgspec.structs.replace(item, kind="chat", priority=PRIORITY["mod"])
             )
             return True
-        if not self.policy.chat_every:
+        if not self.chat_every:
             return False
         current = self._candidate
         if current is None or chat_score(item) >= chat_score(current):

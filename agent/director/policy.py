@@ -1,7 +1,7 @@
 """What the AI answers, and how often: the input policy (``[director.policy]`` in config).
 
 The router (``agent.director.inputs``) applies it to every input: moderators may always be
-answered, chat is sampled at most one line per ``chat_every`` seconds, every raid is thanked,
+answered (chat itself is sampled once per ``[director] reply_every``), every raid is thanked,
 follows, subs, gifts, cheers and redemptions are thanked within a budget per minute, and an
 input that waits longer than ``max_wait`` seconds expires (counted, and logged).
 """
@@ -26,10 +26,6 @@ BUDGETED = {
 class DirectorPolicy(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Which inputs the AI answers and how often. Every budget is per rolling minute."""
 
-    chat_every: Annotated[
-        float,
-        Meta(ge=0, description="Answer at most one chat line per this many seconds. 0: never."),
-    ] = 20.0
     answer_mods: Annotated[
         bool, Meta(description="Answer moderators and the broadcaster between chat samples.")
     ] = True

@@ -19,9 +19,10 @@ class FakeClock:
         return self.now
 
 
-def make(**policy: object) -> tuple[InputRouter, FakeClock]:
+def make(chat_every: float = 20, **policy: object) -> tuple[InputRouter, FakeClock]:
     clock = FakeClock()
-    return InputRouter(DirectorPolicy(**policy), clock=clock), clock  # type: ignore[arg-type]
+    policy_ = DirectorPolicy(**policy)  # type: ignore[arg-type]
+    return InputRouter(policy_, chat_every=chat_every, clock=clock), clock
 
 
 def chat(router: InputRouter, clock: FakeClock, text: str, author: str = "v", *badges: str) -> None:
