@@ -49,6 +49,8 @@ OUTBOX = 256
 """Frames queued for a brain that does not read before it is disconnected."""
 REMEMBERED_INPUTS = 200
 HEARTBEAT = 20.0
+CLOSE_WAIT = 2.0
+"""Seconds a closing agent waits for the brain's close answer (a stop must stay quick)."""
 
 Report = Callable[[HealthState, str], None]
 
@@ -201,7 +203,9 @@ class ExternalBrain:
     # --- the websocket ------------------------------------------------------------------------
 
     async def serve(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=self._max_message)
+        ws = web.WebSocketResponse(
+            timeout=CLOSE_WAIT, heartbeat=HEARTBEAT, max_msg_size=self._max_message
+        )
         await ws.prepare(request)
         if self._outbox is not None:
             await ws.close(code=CLOSE_BUSY, message=b"another external brain is connected")
