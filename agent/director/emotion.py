@@ -117,3 +117,20 @@ class EmotionState:
         for feeling in self._levels:
             if feeling != "bored":  # boredom follows the silence itself, see quiet()
                 self._levels[feeling] *= factor
+
+
+_TAG = re.compile(r"\[([A-Za-z][\w-]{0,23})\]")
+_SPACES = re.compile(r"\s{2,}")
+
+
+def read_tags(sentence: str) -> tuple[str, list[str]]:
+    """``sentence`` without its emotion tags (``[happy]``), and the tags in order, lowercased.
+
+    Every tag-shaped word in brackets goes, known or not: a voice must never say "bracket
+    happy bracket", and a model that invents ``[laughs]`` is no reason to.
+    """
+    tags = [t.lower() for t in _TAG.findall(sentence)]
+    if not tags:
+        return sentence, []
+    text = _SPACES.sub(" ", _TAG.sub("", sentence)).strip()
+    return re.sub(r"\s+([,.!?…])", r"\1", text), tags

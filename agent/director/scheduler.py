@@ -40,7 +40,7 @@ class Scheduler:
         milestones: Mapping[str, Sequence[int]] = MILESTONES,
     ) -> None:
         self._offer = offer
-        self._idle_after = idle_after
+        self.idle_after = idle_after
         self._clock = clock
         self._milestones = milestones
         start = clock()
@@ -107,7 +107,7 @@ class Scheduler:
         )
 
     def _idle(self, now: float) -> Input | None:
-        if not self._idle_after or now - self._last_activity < self._idle_after:
+        if not self.idle_after or now - self._last_activity < self.idle_after:
             return None
         self._last_activity = now  # the next idle line comes after another full silence
         return Input(
@@ -115,5 +115,5 @@ class Scheduler:
             kind="idle",
             priority=PRIORITY["idle"],
             ts=now,
-            expires_at=now + self._idle_after / 2,
+            expires_at=now + self.idle_after / 2,
         )
