@@ -57,17 +57,15 @@ async def test_an_input_goes_out_and_the_brain_s_line_comes_back_through_the_que
         )
         accepted = await receive(ws, "accepted")
         assert accepted["ref"] == "r1"
-        action = next(a for a in api.agent.snapshot().queue if a.id == accepted["action_id"])
-        assert (action.kind, action.detail, action.source) == (
-            "say",
-            "It's Celeste!",
-            "ai:external",
-        )
+        said = await api.action(accepted["action_id"], "done")
+        assert (said.kind, said.detail, said.source) == ("say", "It's Celeste!", "ai:external")
+        assert api.agent.snapshot().caption == "It's Celeste!"
+        while (update := await receive(ws, "action"))["action"]["state"] != "done":
+            assert update["action"]["id"] == said.id  # the brain hears how its line went
         await ws.send_json({"type": "expression", "name": "happy"})
-        await receive(ws, "accepted")
-        done = await receive(ws, "action")
-        assert done["action"]["source"] == "ai:external"
-        await api.action(accepted["action_id"], "done")
+        shown = await receive(ws, "accepted")
+        await api.action(shown["action_id"], "done")
+        assert api.agent.snapshot().expression == "happy"
 
 
 async def test_the_external_gate_holds_the_brain_s_lines_for_an_operator(

@@ -66,9 +66,9 @@ async def test_unknown_routes_and_methods_answer_json(api: Api) -> None:
 async def test_say_puts_the_line_in_the_agent_queue(api: Api) -> None:
     status, body = await api.call("POST", "/v1/say", {"text": "hello from the deck"})
     assert status == 202
-    action = next(a for a in api.agent.snapshot().queue if a.id == body["action_id"])
-    assert (action.kind, action.detail) == ("say", "hello from the deck")
-    await api.action(body["action_id"], "done")
+    said = await api.action(body["action_id"], "done")
+    assert (said.kind, said.detail, said.source) == ("say", "hello from the deck", "control")
+    assert api.agent.snapshot().caption == "hello from the deck"
 
 
 async def test_bad_bodies_get_a_4xx_with_the_reason(api: Api) -> None:
