@@ -51,6 +51,16 @@ _OWN_SOURCES = frozenset({"ai:idle"})
 Stream = Callable[[str, ChatRequest], AsyncIterator[StreamItem]]
 
 
+class BrainStatus(msgspec.Struct, frozen=True):
+    """What the control room shows of the brain: its mood, and the inputs it holds."""
+
+    emotion: str = "neutral"
+    intensity: float = 0.0
+    """0 to 1, in tenths: a mood fading by a hair is no news."""
+    waiting: int = 0
+    expired: int = 0
+
+
 class Brain:
     """Answers routed inputs and fills silences; see the module doc.
 
@@ -88,6 +98,8 @@ class Brain:
             self.persona.name, lines=self.persona.autonomous_lines(), topics=self.persona.topics
         )
         self.external_connected: Callable[[], bool] = lambda: False
+        self.on_status: Callable[[BrainStatus], None] | None = None
+        self._status = BrainStatus()
         self._recent: deque[ChatMessage] = deque(maxlen=8)
         self._known: set[tuple[str, str]] = set()
         self._cues: dict[str, list[str]] = {}
@@ -112,6 +124,11 @@ class Brain:
     def mood(self) -> tuple[str, float]:
         """The co-host's feeling now and its strength (0 to 1)."""
         return self.emotion.current()
+
+    def status(self) -> BrainStatus:
+        """Mood and input counts; ``on_status`` hears each change (checked every tick)."""
+        emotion, level = self.emotion.current()
+        return BrainStatus(emotion, round(level, 1), self.router.waiting, self.router.expired)
 
     # --- in ---------------------------------------------------------------------------------
 
@@ -164,19 +181,38 @@ class Brain:
 
     async def step(self) -> None:
         """One tick: show the mood, let the scheduler speak up, answer the next input."""
-        if self._actions.current is not None:
-            self.started(self._actions.current)
+        self._tidy_cues()
         self.emotion.quiet(self._clock() - self._last_heard)
         self._show_mood()
-        if self._actions.status.mode == "external" and self.external_connected():
-            return  # the external brain answers; what waits here expires, visibly
-        busy = self._busy()
-        self.scheduler.tick(busy=busy)
-        if busy:
-            return
-        item = self.router.next()
-        if item is not None:
-            await self.respond(item)
+        try:
+            if self._actions.status.mode == "external" and self.external_connected():
+                self.router.expire()
+                return  # the external brain answers; what waits here expires, visibly
+            busy = self._busy()
+            self.scheduler.tick(busy=busy)
+            if busy:
+                self.router.expire()
+                return
+            item = self.router.next()
+            if item is not None:
+                await self.respond(item)
+        finally:
+            self._report()
+
+    def _report(self) -> None:
+        status = self.status()
+        if status != self._status:
+            self._status = status
+            if self.on_status is not None:
+                self.on_status(status)
+
+    def _tidy_cues(self) -> None:
+        """Fire the cues of what runs now; forget those of lines rejected or cleared."""
+        if self._actions.current is not None:
+            self.started(self._actions.current)
+        if self._cues:
+            alive = {a.id for a in self._actions.listing()}
+            self._cues = {k: v for k, v in self._cues.items() if k in alive}
 
     # --- answering --------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ PRIORITY = {
     "idle": 10,
 }
 EVENT_KINDS = frozenset({"follow", "sub", "gift", "cheer", "raid", "redemption"})
-#: Inputs the AI says on its own: a raid (or anything more urgent) may cut them short.
+#: Inputs the AI says on its own: a raid cuts them short.
 OWN_TALK = frozenset({"idle", "segment"})
 _TRUSTED_BADGES = frozenset({"broadcaster", "moderator"})
 BUDGET_WINDOW = 60.0
@@ -186,9 +186,9 @@ class InputRouter:
             self._waiting.remove(best)
         return best
 
-    def urgent(self, than: int) -> bool:
-        """Does anything wait that is more urgent than ``than`` (a priority)?"""
-        return any(i.priority > than for i in self._waiting)
+    def expire(self) -> None:
+        """Let go of what waited too long, taking nothing (while the AI is busy talking)."""
+        self._expire(self._clock())
 
     def _offer_chat(self, item: Input) -> bool:
         if self.policy.answer_mods and "mod" in item.flags and item.flags & {"mention", "question"}:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import parse_config
-from agent.director.brain import Brain, SentenceCutter
+from agent.director.brain import Brain, BrainStatus, SentenceCutter
 from agent.director.inputs import event_input
 from agent.director.policy import DirectorPolicy
 from agent.director.queue import ActionQueue
@@ -257,17 +257,22 @@ async def test_a_sub_budget_of_two_a_minute_thanks_two_of_five() -> None:
     assert [r.context["intent"] for _, r in script.asked][-1] == "milestone"
 
 
-async def test_inputs_that_wait_too_long_expire_and_are_counted() -> None:
+async def test_inputs_that_wait_too_long_expire_and_the_control_room_hears_it() -> None:
     script = Script("Hi.")
     brain, _, clock = make(script, DirectorPolicy(max_wait=30), idle_after=0)
+    reports: list[BrainStatus] = []
+    brain.on_status = reports.append
     brain.hear(line("first?"))
     await brain.step()  # answered; "Hi." now waits to be said, so the follow waits too
     brain.offer(event_input("follow", "late", clock.now))
+    await brain.step()
     assert (brain.waiting, brain.expired) == (1, 0)
     clock.now += 31
+    await brain.step()  # still busy: the follow is let go all the same
+    assert (brain.waiting, brain.expired) == (0, 1)
+    assert reports[-1] == BrainStatus("neutral", 0.0, waiting=0, expired=1)
     brain._actions.interrupt()
     await brain.step()
-    assert (brain.waiting, brain.expired) == (0, 1)
     assert [r.context.get("viewer") for _, r in script.asked] == ["v"]
 
 
