@@ -1,7 +1,7 @@
 """The external brain: another program that writes the show's lines, over a websocket.
 
 Protocol (JSON text frames, each an object tagged by ``type``; docs/external-brain.md):
-the agent sends ``welcome`` on connect, an ``input`` for each chat message it would answer,
+the agent sends ``welcome`` on connect, an ``input`` for each input the director would answer,
 ``accepted`` or ``refused`` for each action, and ``action`` as the brain's actions change
 state. The brain sends ``say``, ``expression``, ``motion``, ``scene`` and ``wait``. Actions
 enter the queue with the source ``ai:external``: the ``external`` approval gate applies, and
@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated
@@ -26,12 +28,12 @@ from aiohttp import WSMsgType, web
 from msgspec import Meta
 
 from agent.api.bodies import Line, Name
+from agent.director.inputs import Input
 from agent.director.queue import ActionQueue, QueueFull, UnknownExpression
 from agent.protocol.messages import (
     Action,
     ActionQueued,
     ActionUpdated,
-    ChatMessage,
     DirectorChanged,
     Event,
     HealthState,
@@ -49,6 +51,8 @@ OUTBOX = 256
 """Frames queued for a brain that does not read before it is disconnected."""
 REMEMBERED_INPUTS = 200
 HEARTBEAT = 20.0
+FIRST_TIME = "answers a first-time viewer"
+"""The flag an answer to a first-time viewer carries (the brain's own words for it)."""
 CLOSE_WAIT = 2.0
 """Seconds a closing agent waits for the brain's close answer (a stop must stay quick)."""
 
@@ -104,16 +108,19 @@ class Welcome(_ToBrain, tag="welcome"):
     expressions: list[str]
 
 
-class Input(_ToBrain, tag="input"):
-    """A chat message the agent would answer (already inert; still a stranger's words)."""
+class InputOut(_ToBrain, tag="input"):
+    """Something the agent would answer now (the director's ``Input``, with an id)."""
 
     id: str
     source: str
-    platform: str
-    author: str
-    text: str
+    kind: str
     ts: float
-    badges: list[str] = []
+    author: str = ""
+    text: str = ""
+    platform: str = ""
+    flags: list[str] = []
+    amount: int = 0
+    detail: str = ""
     flagged: str = ""
 
 
@@ -161,24 +168,34 @@ class ExternalBrain:
         """True while a brain is connected; the director asks this in the external mode."""
         return self._outbox is not None
 
-    def offer(self, message: ChatMessage, flagged: str = "") -> bool:
-        """Send a chat message to the brain to answer; False when none is connected."""
+    def offer(self, item: Input) -> bool:
+        """Send an input the director picked to the brain; False when none is connected.
+
+        ``author`` and ``text`` were made inert when they arrived; they are still a stranger's
+        words, and the protocol document says so.
+        """
         if self._outbox is None:
             return False
-        self._inputs[message.id] = flagged
+        input_id = uuid.uuid4().hex[:12]
+        flagged = FIRST_TIME if "first-time" in item.flags else ""
+        self._inputs[input_id] = flagged
         while len(self._inputs) > REMEMBERED_INPUTS:
             self._inputs.popitem(last=False)
-        item = Input(
-            id=message.id,
-            source="chat",
-            platform=message.platform,
-            author=message.author,
-            text=message.text,
-            ts=message.ts,
-            badges=message.badges,
-            flagged=flagged,
+        self._send(
+            InputOut(
+                id=input_id,
+                source=item.source,
+                kind=item.kind,
+                ts=time.time(),  # the director's ts is monotonic: no use to another program
+                author=item.author,
+                text=item.text,
+                platform=item.platform,
+                flags=sorted(item.flags),
+                amount=item.amount,
+                detail=item.detail,
+                flagged=flagged,
+            )
         )
-        self._send(item)
         return True
 
     def on_event(self, event: Event) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from agent.director.inputs import Input, chat_input
 from agent.protocol import messages as m
 from tests.api.conftest import Api
 
@@ -30,8 +31,10 @@ def health(api: Api, name: str) -> m.ServiceHealth:
     return next(h for h in api.agent.snapshot().health if h.name == name)
 
 
-def chat(text: str, author: str = "viewer") -> m.ChatMessage:
-    return m.ChatMessage(id=f"c-{text}", platform="twitch", author=author, text=text, ts=1.0)
+def chat(text: str, author: str = "viewer", *, first_time: bool = False) -> Input:
+    """A chat line as the director would hand it over (``Brain`` calls ``offer``)."""
+    message = m.ChatMessage(id=f"c-{text}", platform="twitch", author=author, text=text, ts=1.0)
+    return chat_input(message, 1.0, persona="Airi", first_time=first_time)
 
 
 async def test_an_input_goes_out_and_the_brain_s_line_comes_back_through_the_queue(
@@ -46,11 +49,14 @@ async def test_an_input_goes_out_and_the_brain_s_line_comes_back_through_the_que
 
         assert api.server.external.offer(chat("what game is this?"))
         got = await receive(ws, "input")
-        assert (got["id"], got["author"], got["text"]) == (
-            "c-what game is this?",
+        assert (got["source"], got["kind"], got["author"], got["text"]) == (
+            "chat",
+            "chat",
             "viewer",
             "what game is this?",
         )
+        assert got["flags"] == ["question"]
+        assert "flagged" not in got
 
         await ws.send_json(
             {"type": "say", "text": "It's Celeste!", "ref": "r1", "reply_to": got["id"]}
@@ -73,7 +79,7 @@ async def test_the_external_gate_holds_the_brain_s_lines_for_an_operator(
 ) -> None:
     api: Api = await api_for(approval={"external": "flagged"})
     async with api.http.ws_connect(api.url("/v1/external")) as ws:
-        api.server.external.offer(chat("hi!", "newcomer"), "answers a first-time viewer")
+        api.server.external.offer(chat("hi!", "newcomer", first_time=True))
         got = await receive(ws, "input")
         assert got["flagged"] == "answers a first-time viewer"
         await ws.send_json({"type": "say", "text": "welcome!", "reply_to": got["id"]})
