@@ -9,11 +9,9 @@ The token is compared in constant time and never logged (there is no access log)
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_args
@@ -27,10 +25,10 @@ from agent.api.config import RestSection
 from agent.api.external import UNAVAILABLE, ExternalBrain, Welcome
 from agent.api.openapi import document
 from agent.api.routes import OPERATIONS
+from agent.director.inputs import event_input
 from agent.director.queue import QueueFull
 from agent.protocol.messages import (
     ApproveAction,
-    ChatMessage,
     EditAction,
     Err,
     GetSnapshot,
@@ -48,6 +46,7 @@ from agent.protocol.messages import (
     Snapshot,
     TriggerExpression,
 )
+from agent.protocol.text import inert
 from agent.server.socket_dir import ServerError
 from agent.server.token import load_or_create_token
 
@@ -79,7 +78,6 @@ class RestServer:
         self._section = section
         self._token = token
         self._runner: web.AppRunner | None = None
-        self._generation: asyncio.Task[str] | None = None
         self.port = 0
         self.external = ExternalBrain(
             agent.queue, self._report_external, self._welcome, max_message=section.max_body_bytes
@@ -137,8 +135,6 @@ class RestServer:
 
     async def close(self) -> None:
         """Stop listening; the external brain is told the agent is stopping."""
-        if self._generation is not None:
-            self._generation.cancel()
         await self.external.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
@@ -216,19 +212,16 @@ class RestServer:
         return _json(202, b.Queued(action_id=reply.detail))
 
     async def generate(self, request: web.Request) -> web.Response:
+        # An input like any other: the director answers it in turn (after the line running
+        # now), in the current mode, so in ``external`` mode the external brain writes it.
         body = await _decode(request, b.GenerateBody)
-        if self._generation is not None and not self._generation.done():
-            raise Refused(409, "an answer is already being written: wait for it")
-        message = ChatMessage(
-            id=f"rest-{uuid.uuid4().hex[:12]}",
-            platform="rest",
-            author="streamer",
-            text=body.prompt,
-            ts=time.time(),
-        )
-        self._generation = asyncio.create_task(self._agent.brain.answer(message))
-        self._generation.add_done_callback(_log_generation)
-        return _json(202, b.Generating(detail="writing an answer through the reply chain"))
+        prompt = inert(body.prompt.strip(), b.MAX_PROMPT)
+        if not prompt:
+            raise Refused(400, "nothing to answer: the prompt is empty")
+        item = event_input("rest", "streamer", time.monotonic(), text=prompt, source="rest")
+        if not self._agent.brain.offer(item):
+            raise Refused(409, "the director's policy lets REST prompts go unanswered now")
+        return _json(202, b.Generating(detail="the persona answers it next, in the current mode"))
 
     async def expression(self, request: web.Request) -> web.Response:
         body = await _decode(request, b.ExpressionBody)
@@ -389,10 +382,3 @@ def _http_reason(exc: web.HTTPException, request: web.Request) -> str:
     if exc.status == 405:
         return f"{request.method} is not served at {request.path} (see GET /v1/openapi.json)"
     return exc.reason
-
-
-def _log_generation(task: asyncio.Task[str]) -> None:
-    if task.cancelled():
-        return
-    if (exc := task.exception()) is not None:
-        log.warning("the answer asked for over REST failed: %s", exc)

@@ -14,12 +14,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST",
         "/v1/generate",
         "generate",
-        "Answer a prompt in the persona's words, through the reply chain",
+        "Have the persona answer a prompt, in the current mode",
         (202, b.Generating),
         b.GenerateBody,
         (409,),
-        "The answer's lines enter the queue with the source ai:reply (the chat gate), sentence"
-        " by sentence as they are written. One answer at a time.",
+        "The prompt is an input of kind rest: the director answers it in turn, through the reply"
+        " chain (or the offline persona, or the external brain, by mode); its lines enter the"
+        " queue with the source ai:rest, under the rest approval gate.",
     ),
     Operation(
         "POST",

@@ -116,14 +116,16 @@ async def test_scene_and_motion_say_what_is_missing_until_the_stage_exists(api: 
 async def test_generate_has_the_persona_answer_through_the_reply_chain(api: Api) -> None:
     before = set(api.agent.state.actions)
     status, body = await api.call("POST", "/v1/generate", {"prompt": "say hi to the raid"})
-    assert (status, body["detail"]) == (202, "writing an answer through the reply chain")
+    assert (status, body["detail"]) == (202, "the persona answers it next, in the current mode")
     async with asyncio.timeout(10):
         while not [
             a
             for a in api.agent.state.actions.values()
-            if a.id not in before and a.source == "ai:reply" and a.kind == "say"
+            if a.id not in before and a.source == "ai:rest" and a.kind == "say"
         ]:
             await asyncio.sleep(0.05)
+    status, body = await api.call("POST", "/v1/generate", {"prompt": " \t "})
+    assert (status, body["error"]) == (400, "nothing to answer: the prompt is empty")
 
 
 # --- the queue ----------------------------------------------------------------------------------
