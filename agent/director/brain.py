@@ -9,10 +9,10 @@ the queue, the brain takes the most urgent input and answers it.
 
 Who writes the answer follows the queue's mode, switched live: ``llm`` streams from the
 router (whose chains end in the offline persona), ``autonomous`` asks the offline persona
-directly (no network), ``external`` leaves answering to an external brain, and falls back to
-the offline persona while none is connected. Answers are said sentence by sentence as they
-stream in; emotion tags in them (``[happy]``) are never said, and show their expression when
-the sentence they belong to starts.
+directly (no network), ``external`` hands what the policy picked to an external brain, and
+falls back to the offline persona while none is connected. Answers are said sentence by
+sentence as they stream in; emotion tags in them (``[happy]``) are never said, and show their
+expression when the sentence they belong to starts.
 """
 
 from __future__ import annotations
@@ -64,8 +64,9 @@ class BrainStatus(msgspec.Struct, frozen=True):
 class Brain:
     """Answers routed inputs and fills silences; see the module doc.
 
-    ``external_connected`` tells whether an external brain is attached (for ``external``
-    mode); whoever builds that connection sets it.
+    For the ``external`` mode, whoever connects an external brain sets
+    ``external_connected`` (is one attached?) and ``hand_over`` (send it an input the policy
+    picked; False if it could not take it, and the offline persona answers instead).
     """
 
     def __init__(
@@ -98,6 +99,7 @@ class Brain:
             self.persona.name, lines=self.persona.autonomous_lines(), topics=self.persona.topics
         )
         self.external_connected: Callable[[], bool] = lambda: False
+        self.hand_over: Callable[[Input], bool] = lambda item: False
         self.on_status: Callable[[BrainStatus], None] | None = None
         self._status = BrainStatus()
         self._recent: deque[ChatMessage] = deque(maxlen=8)
@@ -185,19 +187,21 @@ class Brain:
         self.emotion.quiet(self._clock() - self._last_heard)
         self._show_mood()
         try:
-            if self._actions.status.mode == "external" and self.external_connected():
-                self.router.expire()
-                return  # the external brain answers; what waits here expires, visibly
             busy = self._busy()
             self.scheduler.tick(busy=busy)
             if busy:
                 self.router.expire()
                 return
             item = self.router.next()
-            if item is not None:
+            if item is not None and not self._handed_over(item):
                 await self.respond(item)
         finally:
             self._report()
+
+    def _handed_over(self, item: Input) -> bool:
+        """In the external mode, a connected external brain answers what the policy picked."""
+        external = self._actions.status.mode == "external" and self.external_connected()
+        return external and self.hand_over(item)
 
     def _report(self) -> None:
         status = self.status()

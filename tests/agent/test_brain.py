@@ -291,13 +291,18 @@ async def test_autonomous_mode_never_calls_the_router() -> None:
     assert "from the network" not in " ".join(lines)
 
 
-async def test_external_mode_answers_nothing_while_an_external_brain_is_connected() -> None:
+async def test_external_mode_hands_what_the_policy_picked_to_the_external_brain() -> None:
     script = Script("llm")
-    brain, events, _ = make(script, mode="external", idle_after=0)
+    brain, events, clock = make(script, DirectorPolicy(subs_per_minute=1), mode="external")
+    handed: list[str] = []
     brain.external_connected = lambda: True
-    brain.hear(line("anyone?"))
+    brain.hand_over = lambda item: handed.append(f"{item.kind}:{item.author}") is None
+    brain.hear(line("anyone?", author="a"))
+    brain.offer(event_input("sub", "s1", clock.now))
+    brain.offer(event_input("sub", "s2", clock.now))  # over the budget: the policy still holds
     await drain(brain, events)
-    assert said(events) == [] and script.asked == [] and brain.waiting == 1
+    assert handed == ["sub:s1", "chat:a"]
+    assert said(events) == [] and script.asked == []
 
 
 async def test_external_mode_without_a_brain_falls_back_to_the_persona_and_says_so_once(
