@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, get_args
+from typing import TYPE_CHECKING, TypeVar, get_args
 
 import msgspec
 from aiohttp import web
@@ -22,7 +22,7 @@ from aiohttp import web
 from agent import __version__
 from agent.api import bodies as b
 from agent.api.config import RestSection
-from agent.api.external import UNAVAILABLE, ExternalBrain, Welcome
+from agent.api.external import PROTOCOL, UNAVAILABLE, ExternalBrain, Welcome
 from agent.api.openapi import document
 from agent.api.routes import OPERATIONS
 from agent.director.inputs import event_input
@@ -31,6 +31,7 @@ from agent.protocol.messages import (
     ApproveAction,
     EditAction,
     Err,
+    Event,
     GetSnapshot,
     HealthState,
     Interrupt,
@@ -105,12 +106,16 @@ class RestServer:
             return
         try:
             self._token = self._token or load_or_create_token(self.token_path)
+        except ServerError as exc:
+            self._cannot_start(str(exc))
+            return
+        try:
             await self._listen()
-        except (OSError, ServerError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            detail = f"cannot listen on {HOST}:{self._section.port}: {reason}; set [rest] port"
-            log.warning("REST API: %s", detail)
-            self._report("rest", "down", detail)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            self._cannot_start(
+                f"cannot listen on {HOST}:{self._section.port}: {reason}; set [rest] port"
+            )
             await self.close()
             return
         self.external.url = f"ws://{HOST}:{self.port}/v1/external"
@@ -118,6 +123,10 @@ class RestServer:
         self._report("rest", "up", f"{self.url}/v1 (token in {self.token_path})")
         self.external.report_health()
         log.info("REST API on %s/v1, OpenAPI at %s/v1/openapi.json", self.url, self.url)
+
+    def _cannot_start(self, detail: str) -> None:
+        log.warning("REST API off: %s", detail)
+        self._report("rest", "down", detail)
 
     async def _listen(self) -> None:
         app = web.Application(
@@ -140,7 +149,7 @@ class RestServer:
             runner, self._runner = self._runner, None
             await runner.cleanup()
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: Event) -> None:
         if self._runner is not None:
             self.external.on_event(event)
 
@@ -153,7 +162,7 @@ class RestServer:
     def _welcome(self) -> Welcome:
         agent = self._agent
         return Welcome(
-            protocol=1,
+            protocol=PROTOCOL,
             agent=agent.config.agent.name,
             version=__version__,
             mode=agent.queue.status.mode,

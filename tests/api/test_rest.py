@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from agent.api.config import RestSection
+from agent.api.rest import RestServer
 from agent.protocol import messages as m
 from tests.api.conftest import Api
 
@@ -256,3 +258,18 @@ async def test_the_openapi_document_describes_every_route_with_generated_schemas
     assert say["properties"]["text"]["maxLength"] == 500
     assert say["required"] == ["text"]
     assert doc["paths"]["/v1/say"]["post"]["responses"]["401"]
+
+
+async def test_a_busy_port_keeps_the_agent_running_and_says_what_to_set(
+    api_for: Callable[..., Any],
+) -> None:
+    first: Api = await api_for()
+    second: Api = await api_for()
+    busy = RestServer(second.agent, RestSection(enabled=True, port=first.server.port))
+    await busy.start()
+    row = next(h for h in second.agent.snapshot().health if h.name == "rest")
+    assert row.state == "down"
+    assert f"cannot listen on 127.0.0.1:{first.server.port}" in row.detail
+    assert "set [rest] port" in row.detail
+    await busy.close()
+    assert (await second.call("GET", "/v1/status"))[0] == 200  # its own server is untouched
