@@ -29,7 +29,7 @@ import msgspec
 
 from agent.config import Config
 from agent.director.emotion import EmotionState, read_tags
-from agent.director.inputs import OWN_TALK, Input, InputRouter, chat_input
+from agent.director.inputs import OWN_TALK, Input, InputRouter, chat_input, event_input
 from agent.director.persona import Persona, load_persona
 from agent.director.policy import DirectorPolicy
 from agent.director.prompts import request_for
@@ -110,6 +110,7 @@ class Brain:
         self._falling_back = False
         self._shown_mood = "neutral"
         self._last_heard = clock()
+        self._cue_on_say()
 
     # --- what the control room shows ------------------------------------------------------
 
@@ -160,6 +161,13 @@ class Brain:
             self._preempt_own_talk()
         return accepted
 
+    def event(self, kind: str, author: str = "", *, text: str = "", amount: int = 0) -> bool:
+        """``offer`` for callers without an ``Input``: a follow, sub, gift (``amount`` subs),
+        cheer (``amount`` bits), raid (``amount`` viewers), redemption, or the streamer's
+        ``voice``, ``manual`` text, ``rest``, ``midi``, ``hotkey`` asking something (``text``).
+        """
+        return self.offer(event_input(kind, author, self._clock(), text=text, amount=amount))
+
     def know(self, messages: list[ChatMessage]) -> None:
         """Viewers seen before this start (from the store): they are not new."""
         self._known.update((m.platform, m.author) for m in messages)
@@ -167,11 +175,25 @@ class Brain:
     def started(self, action: Action) -> None:
         """The queue started ``action``: show the expressions tagged on its sentence now.
 
-        The agent calls this on every ``ActionUpdated(state="running")``; without it the tick
-        notices within ``TICK`` seconds.
+        Called as the queue performs a line (see ``_cue_on_say``); each tick also looks at
+        what runs, for a line performed by something that does not call this (dry run).
         """
         for name in self._cues.pop(action.id, []):
             self._express(name, action.turn)
+
+    def _cue_on_say(self) -> None:
+        """Have the queue's ``say`` show a line's expressions just before the line itself."""
+        say = self._actions.perform.get("say")
+        if say is None:
+            return
+
+        async def cued(action: Action) -> None:
+            if action.id in self._cues:
+                self.started(action)
+                await asyncio.sleep(0)  # the face lane shows it before the line begins
+            await say(action)
+
+        self._actions.perform["say"] = cued
 
     # --- the loop ---------------------------------------------------------------------------
 

@@ -107,11 +107,15 @@ def chat_input(message: ChatMessage, now: float, *, persona: str, first_time: bo
 
 
 def event_input(
-    kind: str, author: str, now: float, *, text: str = "", amount: int = 0, source: str = "event"
+    kind: str, author: str, now: float, *, text: str = "", amount: int = 0, source: str = ""
 ) -> Input:
-    """A stream event (or any other non-chat input) with its kind's priority."""
+    """A stream event (or any other non-chat input) with its kind's priority.
+
+    ``source`` defaults to ``event`` for stream events and to the kind itself otherwise
+    (``voice``, ``manual``, ``rest``, ``midi``, ``hotkey``).
+    """
     return Input(
-        source=source,
+        source=source or ("event" if kind in EVENT_KINDS else kind),
         kind=kind,
         author=author,
         text=text,

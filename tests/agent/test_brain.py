@@ -281,9 +281,10 @@ async def test_inputs_that_wait_too_long_expire_and_the_control_room_hears_it() 
 
 async def test_autonomous_mode_never_calls_the_router() -> None:
     script = Script("from the network")
-    brain, events, clock = make(script, mode="autonomous", idle_after=0)
+    brain, events, _ = make(script, mode="autonomous", idle_after=0)
     brain.hear(line("Airi, hello!", author="pixelfox"))
-    brain.offer(event_input("follow", "newfan", clock.now))
+    brain.event("follow", "newfan")
+    brain.event("voice", "streamer", text="tell chat about the giveaway")
     await drain(brain, events)
     assert script.asked == []
     lines = said(events)
@@ -330,13 +331,6 @@ async def test_an_emotion_tag_shows_its_expression_with_its_sentence_and_is_neve
     config = parse_config({"director": {"idle_after": 0}})
     store = Store(tmp_path / "store.sqlite3")
     await store.open()
-    brain: Brain | None = None
-
-    def publish(event: m.Event) -> None:
-        events.append(event)
-        if isinstance(event, m.ActionUpdated) and event.action.state == "running":
-            assert brain is not None
-            brain.started(event.action)  # what the agent does with the bus
 
     async def perform(action: m.Action) -> None:
         events.append(
@@ -346,7 +340,7 @@ async def test_an_emotion_tag_shows_its_expression_with_its_sentence_and_is_neve
         )
 
     table: dict[str, Callable[[m.Action], object]] = {"say": perform, "expression": perform}
-    queue = ActionQueue(publish, store, table, expressions=config.persona.expressions)  # type: ignore[arg-type]
+    queue = ActionQueue(events.append, store, table, expressions=config.persona.expressions)  # type: ignore[arg-type]
     brain = Brain(script, queue, config, clock=FakeClock())
     ctx = type("Ctx", (), {"up": lambda self, detail="": None})()
     running = asyncio.create_task(queue.run(ctx))  # type: ignore[arg-type]
