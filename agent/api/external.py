@@ -159,6 +159,8 @@ class ExternalBrain:
         self._max_message = max_message
         self._outbox: asyncio.Queue[str] | None = None
         self._socket: web.WebSocketResponse | None = None
+        self._closer: asyncio.Task[bool] | None = None
+        """Closes a brain that stopped reading; set once, so it is closed once."""
         self._peer = ""
         self._inputs: OrderedDict[str, str] = OrderedDict()
         self.url = ""
@@ -166,7 +168,7 @@ class ExternalBrain:
     @property
     def connected(self) -> bool:
         """True while a brain is connected; the director asks this in the external mode."""
-        return self._outbox is not None
+        return self._socket is not None
 
     def offer(self, item: Input) -> bool:
         """Send an input the director picked to the brain; False when none is connected.
@@ -174,7 +176,7 @@ class ExternalBrain:
         ``author`` and ``text`` were made inert when they arrived; they are still a stranger's
         words, and the protocol document says so.
         """
-        if self._outbox is None:
+        if self._socket is None:
             return False
         input_id = uuid.uuid4().hex[:12]
         flagged = FIRST_TIME if "first-time" in item.flags else ""
@@ -202,14 +204,14 @@ class ExternalBrain:
         """Bus listener: the brain hears about its own actions; the health row follows the mode."""
         match event:
             case ActionQueued(action=action) | ActionUpdated(action=action) if (
-                action.source == SOURCE and self._outbox is not None
+                action.source == SOURCE and self._socket is not None
             ):
                 self._send(ActionChanged(action=action))
             case DirectorChanged():
                 self.report_health()
 
     def report_health(self) -> None:
-        if self._outbox is not None:
+        if self._socket is not None:
             self._report("up", f"an external brain is connected from {self._peer}")
         elif self._queue.status.mode == "external":
             self._report("degraded", "no external brain connected: the autonomous persona answers")
@@ -224,17 +226,17 @@ class ExternalBrain:
             timeout=CLOSE_WAIT, heartbeat=HEARTBEAT, max_msg_size=self._max_message
         )
         await ws.prepare(request)
-        if self._outbox is not None:
+        if self._socket is not None:
             await ws.close(code=CLOSE_BUSY, message=b"another external brain is connected")
             return ws
-        self._attach(ws, request.remote or "?")
+        outbox = self._attach(ws, request.remote or "?")
         try:
             async with asyncio.TaskGroup() as tasks:
-                writer = tasks.create_task(self._write(ws, self._outbox_now()))
+                writer = tasks.create_task(self._write(ws, outbox))
                 await self._read(ws)
                 writer.cancel()
         finally:
-            self._detach()
+            self._detach(ws)
         return ws
 
     async def close(self) -> None:
@@ -242,14 +244,17 @@ class ExternalBrain:
         if self._socket is not None:
             await self._socket.close(code=1001, message=b"the agent is stopping")
 
-    def _attach(self, ws: web.WebSocketResponse, peer: str) -> None:
-        self._socket, self._peer = ws, peer
-        self._outbox = asyncio.Queue(OUTBOX)
+    def _attach(self, ws: web.WebSocketResponse, peer: str) -> asyncio.Queue[str]:
+        self._socket, self._peer, self._closer = ws, peer, None
+        outbox = self._outbox = asyncio.Queue(OUTBOX)
         self._send(self._welcome())
         log.info("an external brain connected from %s", peer)
         self.report_health()
+        return outbox
 
-    def _detach(self) -> None:
+    def _detach(self, ws: web.WebSocketResponse) -> None:
+        if self._socket is not ws:
+            return
         self._socket = self._outbox = None
         self._inputs.clear()
         if self._queue.status.mode == "external":
@@ -258,26 +263,16 @@ class ExternalBrain:
             log.info("the external brain disconnected")
         self.report_health()
 
-    def _outbox_now(self) -> asyncio.Queue[str]:
-        assert self._outbox is not None
-        return self._outbox
-
     def _send(self, message: _ToBrain) -> None:
-        if self._outbox is None:
+        if self._outbox is None or self._socket is None or self._closer is not None:
             return
         try:
             self._outbox.put_nowait(_encode(message).decode())
         except asyncio.QueueFull:
             log.warning("the external brain stopped reading: disconnecting it")
-            self._outbox = None  # nothing more is queued; the writer closes the socket
-            if self._socket is not None:
-                self._close_later(self._socket)
-
-    def _close_later(self, ws: web.WebSocketResponse) -> None:
-        task = asyncio.get_running_loop().create_task(
-            ws.close(code=CLOSE_SLOW, message=b"you stopped reading: reconnect")
-        )
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+            self._closer = asyncio.get_running_loop().create_task(
+                self._socket.close(code=CLOSE_SLOW, message=b"you stopped reading: reconnect")
+            )
 
     async def _write(self, ws: web.WebSocketResponse, outbox: asyncio.Queue[str]) -> None:
         while True:

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from agent.api.external import CLOSE_SLOW, OUTBOX
 from agent.director.inputs import Input, chat_input
 from agent.protocol import messages as m
 from tests.api.conftest import Api
@@ -149,3 +150,20 @@ async def test_the_websocket_needs_the_token_too(api: Api) -> None:
     status, body = await api.call("GET", "/v1/external")
     assert status == 426
     assert "Upgrade" in body["error"]
+
+
+async def test_a_brain_that_stops_reading_is_let_go_and_may_come_back(api: Api) -> None:
+    async with api.http.ws_connect(api.url("/v1/external")) as ws:
+        await receive(ws, "welcome")
+        for n in range(OUTBOX + 10):  # in one go: the writer gets no turn in between
+            api.server.external.offer(chat(f"line {n}"))
+        while (frame := await ws.receive()).type == aiohttp.WSMsgType.TEXT:
+            pass
+        assert (ws.close_code, frame.extra) == (CLOSE_SLOW, "you stopped reading: reconnect")
+    async with asyncio.timeout(5):
+        while api.server.external.connected:
+            await asyncio.sleep(0.02)
+    async with api.http.ws_connect(api.url("/v1/external")) as again:
+        await receive(again, "welcome")
+        assert api.server.external.offer(chat("welcome back"))
+        assert (await receive(again, "input"))["text"] == "welcome back"
