@@ -20,7 +20,7 @@ class AiriApp(App[None]):
 
     TITLE = "airi control room"
     CSS_PATH = themes.stylesheet("airi.tcss")
-    BINDINGS = [Binding("q", "quit", "Quit (agent keeps running)")]
+    BINDINGS = [Binding("q", "quit", "Quit", tooltip="Quit this room: the agent keeps running")]
 
     def __init__(
         self, endpoint: Endpoint, theme: str = DEFAULT_THEME, backoff: Backoff | None = None

@@ -28,12 +28,21 @@ from agent.protocol import (
     inert,
 )
 from agent.protocol.messages import (
+    ApproveAction,
+    EditAction,
+    Interrupt,
+    MoveAction,
     MoveProvider,
     Ok,
     ProbeProvider,
+    RejectAction,
     Request,
     Say,
+    SetApproval,
+    SetDryRun,
+    SetMode,
     SetProviderEnabled,
+    SkipCurrent,
     TriggerExpression,
 )
 from airi_tui.messages import EventsArrived, LinkAttached, LinkDetached
@@ -137,6 +146,29 @@ def describe(request: Request) -> str:
         case MoveProvider(name=name, offset=offset, role=role):
             where = f" in the {inert(role, 20)} chain" if role else ""
             return f"move {inert(name, 40)} {'up' if offset < 0 else 'down'}{where}"
+    return _describe_queue(request)
+
+
+def _describe_queue(request: Request) -> str:
+    match request:
+        case ApproveAction(action_id=action_id):
+            return f"approve {inert(action_id, 20)}"
+        case RejectAction(action_id=action_id):
+            return f"reject {inert(action_id, 20)}"
+        case EditAction(text=text):
+            return f"edit to \u201c{inert(text, 40)}\u201d"
+        case MoveAction(action_id=action_id, offset=offset):
+            return f"move {inert(action_id, 20)} {'up' if offset < 0 else 'down'}"
+        case SkipCurrent():
+            return "skip the current action"
+        case Interrupt():
+            return "the kill switch"
+        case SetMode(mode=mode):
+            return f"mode {mode}"
+        case SetApproval(source=source, gate=gate):
+            return f"approval {inert(source, 20)} {gate}"
+        case SetDryRun(enabled=enabled):
+            return f"dry run {'on' if enabled else 'off'}"
     return type(request).__name__
 
 

@@ -4,8 +4,10 @@ The screen owns the agent's scalar state as reactives and binds them into its wi
 link's batches are folded here, once per batch, into the widgets' batch methods. While the
 link is down the screen carries the ``-stale`` class: the stylesheet greys the last state.
 
-The lower row shows one of two views, switched with ``v``: the overview (health, pad, log) or
-the LLM providers, whose keys act on the selected provider while that view is shown.
+The queue panel is the centre: its keys (approve, reject, edit, move, skip, the kill switch,
+mode, dry run, approval gates) act on the selected waiting action in either view. The lower row
+shows one of two views, switched with ``v``: the overview (health, pad, log) or the LLM
+providers, whose keys act on the selected provider while that view is shown.
 """
 
 from __future__ import annotations
@@ -23,39 +25,53 @@ from textual.widgets import ContentSwitcher, Footer, Input
 
 from agent.protocol import Backoff, Endpoint, inert
 from agent.protocol.messages import (
+    Action,
     ActionQueued,
     ActionUpdated,
     AgentStopping,
+    ApproveAction,
     CaptionShown,
     ChainsChanged,
     ChatMessage,
     ChatReceived,
     ClientsChanged,
+    DirectorChanged,
+    DirectorStatus,
+    EditAction,
     Event,
     ExpressionChanged,
     Gap,
     HealthChanged,
+    Interrupt,
     LogLine,
     LogRecorded,
+    MoveAction,
     MoveProvider,
     PadButton,
     ProbeProvider,
     ProviderChanged,
     ProviderStatus,
+    RejectAction,
+    Request,
     Say,
     ServiceHealth,
+    SetApproval,
+    SetDryRun,
+    SetMode,
     SetProviderEnabled,
+    SkipCurrent,
     Snapshot,
     TriggerExpression,
 )
 from airi_tui.link import AgentLink
 from airi_tui.messages import EventsArrived, LinkAttached, LinkDetached
-from airi_tui.widgets.action_table import ActionTable
 from airi_tui.widgets.chat_view import ChatView
 from airi_tui.widgets.expression_pad import ExpressionPad
 from airi_tui.widgets.health_panel import HealthPanel
 from airi_tui.widgets.log_view import LogView
 from airi_tui.widgets.providers_panel import ProvidersPanel, ProvidersTable
+from airi_tui.widgets.queue_panel import GATES, MODES, LineEditor, QueuePanel, next_in
+from airi_tui.widgets.queue_table import QueueTable
 from airi_tui.widgets.say_box import SayBox
 from airi_tui.widgets.status_bar import LinkState, StatusBar
 
@@ -64,6 +80,9 @@ DEMO_SERVICE = "demo_chat"
 """The service name under which the agent reports its simulated chat."""
 PROBE_TIMEOUT = 30.0
 """A probe waits on a remote model: give it longer than an ordinary request."""
+
+MOVE = Binding.Group("Move")
+GATE = Binding.Group("Gate")
 
 View = Literal["overview", "providers"]
 PROVIDER_ACTIONS = {"toggle_provider", "probe_provider", "move_provider"}
@@ -77,10 +96,12 @@ VIEW_ONLY_ACTIONS = {
 @dataclass
 class _Lines:
     """What one batch changed, applied in one go after the batch is folded: chat and log
-    lines, and the latest report of each provider and of the chains."""
+    lines, and the latest report of each action, provider and of the chains."""
 
     chat: list[ChatMessage] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
+    actions: dict[str, Action] = field(default_factory=dict)
+    """By id, in the order of each action's latest report."""
     providers: dict[str, ProviderStatus] = field(default_factory=dict)
     chains: dict[str, list[str]] | None = None
 
@@ -88,6 +109,7 @@ class _Lines:
         """Forget what a fresh snapshot already holds."""
         self.chat.clear()
         self.logs.clear()
+        self.actions.clear()
         self.providers.clear()
         self.chains = None
 
@@ -95,11 +117,26 @@ class _Lines:
 class DashboardScreen(Screen[None]):
     """The control room for the agent at ``endpoint``."""
 
-    AUTO_FOCUS = ""  # nothing focused: the pad's hotkeys work from the start
+    # The queue has the keys: arrows pick an action; the pad's hotkeys work from there too.
+    AUTO_FOCUS = "QueueTable"
     BINDINGS = [
+        # Priority: the kill switch works even while typing a line. Ctrl+K, never a lone key.
+        Binding("ctrl+k", "kill_switch", "KILL", priority=True),
+        Binding("a", "approve", "Approve"),
+        Binding("r", "reject", "Reject"),
+        Binding("i", "edit", "Edit"),
+        Binding("less_than_sign,comma", "move_action(-1)", "Earlier", key_display="<", group=MOVE),
+        Binding(
+            "greater_than_sign,full_stop", "move_action(1)", "Later", key_display=">", group=MOVE
+        ),
+        Binding("n", "skip_current", "Skip"),
+        Binding("m", "cycle_mode", "Mode"),
+        Binding("d", "toggle_dry_run", "Dry run"),
+        Binding("o", "next_source", "Source", group=GATE),
+        Binding("g", "cycle_gate", "Gate", group=GATE),
         Binding("s,slash", "focus_say", "Say"),
         Binding("escape", "leave_input", "Leave input", show=False),
-        Binding("ctrl+l", "clear_log", "Clear log"),
+        Binding("ctrl+l", "clear_log", "Clear log", show=False),
         Binding("v", "show_providers", "Providers"),
         Binding("v", "show_overview", "Health \u00b7 log"),
         Binding("e", "toggle_provider", "On/off"),
@@ -116,6 +153,7 @@ class DashboardScreen(Screen[None]):
     expression: reactive[str] = reactive("")
     caption: reactive[str] = reactive("")
     view: reactive[View] = reactive[View]("overview", init=False)
+    director: reactive[DirectorStatus] = reactive(DirectorStatus)
 
     def __init__(self, endpoint: Endpoint, backoff: Backoff | None = None) -> None:
         super().__init__()
@@ -132,12 +170,13 @@ class DashboardScreen(Screen[None]):
             DashboardScreen.link_detail,
             DashboardScreen.clients,
             DashboardScreen.seq,
+            DashboardScreen.director,
             endpoint=self.endpoint.describe(),
         )
         with Horizontal(id="upper"):
             yield ChatView(id="chat")
             with Vertical(id="stage"):
-                yield ActionTable(id="actions")
+                yield QueuePanel(id="queue").data_bind(DashboardScreen.director)
                 yield SayBox(id="say").data_bind(DashboardScreen.caption)
         with ContentSwitcher(id="lower", initial="overview"):
             with Horizontal(id="overview"):
@@ -145,7 +184,7 @@ class DashboardScreen(Screen[None]):
                 yield ExpressionPad(id="pad").data_bind(active=DashboardScreen.expression)
                 yield LogView(id="log")
             yield ProvidersPanel(id="providers")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     # --- the link -----------------------------------------------------------------------------
 
@@ -188,6 +227,8 @@ class DashboardScreen(Screen[None]):
             self._fold(event, lines)
         self.query_one(ChatView).show(lines.chat)
         self.query_one(LogView).show(lines.logs)
+        if lines.actions:
+            self.query_one(QueuePanel).upsert(lines.actions.values())
         providers = self.query_one(ProvidersPanel)
         if lines.chains is not None:
             providers.set_chains(lines.chains)
@@ -201,7 +242,10 @@ class DashboardScreen(Screen[None]):
             case LogRecorded(line=line):
                 lines.logs.append(line)
             case ActionQueued(action=action) | ActionUpdated(action=action):
-                self.query_one(ActionTable).upsert([action])
+                lines.actions.pop(action.id, None)
+                lines.actions[action.id] = action
+            case DirectorChanged(status=status):
+                self.director = status
             case HealthChanged(health=health):
                 self.query_one(HealthPanel).upsert([health])
                 self._note_demo_chat([health])
@@ -227,7 +271,8 @@ class DashboardScreen(Screen[None]):
         """Draw everything from a whole-state snapshot (after attaching, or a gap)."""
         self.query_one(ChatView).reset(snapshot.chat)
         self.query_one(LogView).reset(snapshot.logs)
-        self.query_one(ActionTable).reset(snapshot.actions)
+        self.query_one(QueuePanel).reset(snapshot.queue, snapshot.actions)
+        self.director = snapshot.director
         self.query_one(HealthPanel).reset(snapshot.health)
         self.query_one(ProvidersPanel).reset(snapshot.providers, snapshot.chains)
         self._note_demo_chat(snapshot.health)
@@ -317,6 +362,81 @@ class DashboardScreen(Screen[None]):
             request = MoveProvider(name=status.name, offset=offset)
             self.run_worker(self.link.send(request), group="requests")
 
+    # --- the queue ------------------------------------------------------------------------------
+
+    @property
+    def queue(self) -> QueuePanel:
+        return self.query_one(QueuePanel)
+
+    def _request(self, request: Request) -> None:
+        self.run_worker(self.link.send(request), group="requests")
+
+    def _selected(self, doing: str) -> Action | None:
+        """The waiting action the queue keys act on; says so when there is none."""
+        action = self.queue.selected
+        if action is None:
+            self.notify(f"nothing to {doing}: no action waits", timeout=3)
+        return action
+
+    def action_approve(self) -> None:
+        if action := self._selected("approve"):
+            self._request(ApproveAction(action_id=action.id))
+
+    def action_reject(self) -> None:
+        if action := self._selected("reject"):
+            self._request(RejectAction(action_id=action.id))
+
+    def action_edit(self) -> None:
+        """Open the selected line in the editor, prefilled with its text."""
+        if (action := self._selected("edit")) is None:
+            return
+        if action.kind != "say":
+            self.notify(f"only lines can be edited; this is a {action.kind}", markup=False)
+            return
+        self.queue.open_editor(action)
+
+    @on(LineEditor.Edited)
+    def _edited(self, event: LineEditor.Edited) -> None:
+        self.run_worker(self._edit(event.action_id, event.text), group="requests")
+
+    async def _edit(self, action_id: str, text: str) -> None:
+        # On a refusal the editor stays open with the text, to fix it or leave with Esc.
+        sent = await self.link.send(EditAction(action_id=action_id, text=text))
+        if sent and self.queue.editing == action_id:
+            self.queue.close_editor()
+
+    def action_move_action(self, offset: int) -> None:
+        """Move the selected action earlier (-1) or later (1) in the queue."""
+        if action := self._selected("move"):
+            self._request(MoveAction(action_id=action.id, offset=offset))
+
+    def action_skip_current(self) -> None:
+        self._request(SkipCurrent())
+
+    def action_kill_switch(self) -> None:
+        """Stop speech now and clear every waiting AI action: no confirmation, on purpose."""
+        self.run_worker(self._kill(), group="requests")
+
+    async def _kill(self) -> None:
+        reply = await self.link.ask(Interrupt())
+        if reply is not None:
+            self.notify(inert(reply.detail, 200), title="kill switch", markup=False)
+
+    def action_cycle_mode(self) -> None:
+        self._request(SetMode(mode=next_in(MODES, self.director.mode)))
+
+    def action_toggle_dry_run(self) -> None:
+        self._request(SetDryRun(enabled=not self.director.dry_run))
+
+    def action_next_source(self) -> None:
+        self.queue.choose_next_source()
+
+    def action_cycle_gate(self) -> None:
+        """Move the chosen source's approval gate on: auto, approve, flagged."""
+        source = self.queue.chosen_source
+        gate = next_in(GATES, self.director.approval.get(source, "auto"))
+        self._request(SetApproval(source=source, gate=gate))
+
     # --- keys -------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -335,15 +455,16 @@ class DashboardScreen(Screen[None]):
         if view == "providers":
             self.query_one(ProvidersTable).focus()
         elif self.focused is not None and self.query_one(ProvidersPanel) in self.focused.ancestors:
-            self.set_focus(None)
+            self.query_one(QueueTable).focus()
         self.refresh_bindings()
 
     def action_focus_say(self) -> None:
         self.query_one("#say-input", Input).focus()
 
     def action_leave_input(self) -> None:
-        # In the providers view the table keeps the keys: arrows still pick a provider.
-        self.set_focus(self.query_one(ProvidersTable) if self.view == "providers" else None)
+        # Back to the view's table: arrows pick a provider, or an action in the queue.
+        table = ProvidersTable if self.view == "providers" else QueueTable
+        self.query_one(table).focus()
 
     def action_clear_log(self) -> None:
         self.query_one(LogView).clear()

@@ -1,4 +1,4 @@
-"""What the AI did and is about to do: one row per action, newest at the bottom."""
+"""What the AI did: one row per action, newest at the bottom (the queue panel's history)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Iterable
 
 from rich.style import Style
 from rich.text import Text
-from textual.content import Content
 from textual.widgets import DataTable
 
 from agent.protocol.messages import Action
@@ -25,10 +24,9 @@ class ActionTable(DataTable[Text]):
     MAX_ROWS = 200
 
     def __init__(self, *, id: str | None = None) -> None:
-        # No cursor until rows can be acted on (approve / skip): a lit row would look selected.
+        # No cursor: what ran cannot be acted on (the queue table above has the keys).
         super().__init__(id=id, cursor_type="none", zebra_stripes=True)
         self._actions: OrderedDict[str, Action] = OrderedDict()
-        self.border_title = Content("actions")
 
     def on_mount(self) -> None:
         for column in COLUMNS:

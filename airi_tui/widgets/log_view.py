@@ -32,6 +32,7 @@ class LogView(StyledLog):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(self.MAX_LINES, id=id)
         self.border_title = Content("log")
+        self.border_subtitle = Content("ctrl+l clears")  # its key lives here: the footer is full
 
     def component_for(self, group: str, value: str) -> str | None:
         return f"log-view--{value}" if group == "level" else super().component_for(group, value)

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from agent.protocol.messages import DirectorStatus
 from airi_tui.display import plain
 
 LinkState = Literal["attaching", "attached", "stopping", "detached", "fatal"]
@@ -15,7 +16,8 @@ LINK_STATES: tuple[LinkState, ...] = ("attaching", "attached", "stopping", "deta
 
 
 class StatusBar(Widget):
-    """Agent name and version, endpoint, link state, client count and last event seq.
+    """Agent name and version, endpoint, the director's mode and dry run, link state, client
+    count and last event seq.
 
     The link state is also a class (``-attached``, ``-detached``, ``-fatal`` ...) so the
     stylesheet can make a lost link impossible to miss.
@@ -28,6 +30,9 @@ class StatusBar(Widget):
     link_detail: reactive[str] = reactive("", layout=True)
     clients: reactive[int] = reactive(0)
     seq: reactive[int] = reactive(0)
+    director: reactive[DirectorStatus] = reactive(DirectorStatus, layout=True)
+
+    COMPONENT_CLASSES = {"status-bar--dry-run"}
 
     def watch_link_state(self, old: LinkState, new: LinkState) -> None:
         self.remove_class(f"-{old}")
@@ -41,8 +46,18 @@ class StatusBar(Widget):
             Text(f"seq {self.seq}"),
             self._link_text(),
         ]
+        if self.link_state == "attached":  # a live fact: unknown while the link is down
+            parts.insert(2, self._director_text())
         line = Text(" \u2502 ").join(parts)
         line.no_wrap = False  # a long reason wraps onto a second line instead of vanishing
+        return line
+
+    def _director_text(self) -> Text:
+        director = self.director
+        line = Text.assemble("mode ", plain(director.mode, 20))
+        if director.dry_run:
+            dry_run = self.get_component_rich_style("status-bar--dry-run", partial=True)
+            line.append_text(Text.assemble(" \u00b7 ", ("DRY RUN", dry_run)))
         return line
 
     def _link_text(self) -> Text:

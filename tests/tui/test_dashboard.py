@@ -22,6 +22,7 @@ from airi_tui.widgets.chat_view import ChatView
 from airi_tui.widgets.expression_pad import ExpressionButton, ExpressionPad
 from airi_tui.widgets.health_panel import HealthPanel, HealthRow
 from airi_tui.widgets.log_view import LogView
+from airi_tui.widgets.queue_panel import QueuePanel
 from airi_tui.widgets.say_box import SayBox
 from airi_tui.widgets.status_bar import StatusBar
 from tests.tui.conftest import StartAgent
@@ -126,7 +127,7 @@ async def test_say_input_queues_a_line_that_becomes_the_caption(start_agent: Sta
     agent = await start_agent()
     async with AiriApp(agent.endpoint).run_test(size=SIZE) as pilot:
         screen = await wait_attached(pilot)
-        actions = screen.query_one(ActionTable)
+        actions = screen.query_one(QueuePanel)
         say_box = screen.query_one(SayBox)
         await pilot.press("s")
         field = screen.query_one("#say-input", Input)

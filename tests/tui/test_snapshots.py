@@ -44,7 +44,9 @@ CHAT = [
 ]
 DEMO_CHAT = [
     ChatMessage(id=f"d{i}", platform="demo", author=who, text=text, ts=NOON + i, demo=True)
-    for i, (who, text) in enumerate([("mochi", "the avatar is so cute"), ("nightowl", "gg")])
+    # Neutral words: a kind or hostile line moves the persona's mood, whose expression would
+    # reach the screen on the director's next tick, before or after the picture is taken.
+    for i, (who, text) in enumerate([("mochi", "the avatar waved"), ("nightowl", "hello")])
 ]
 
 

@@ -13,6 +13,7 @@ from airi_tui.widgets.action_table import ActionTable
 from airi_tui.widgets.chat_view import ChatView
 from airi_tui.widgets.health_panel import HealthPanel
 from airi_tui.widgets.log_view import LogView
+from airi_tui.widgets.queue_panel import QueuePanel
 from tests.tui.conftest import StartAgent
 from tests.tui.helpers import flat, on_screen, wait_attached, wait_until
 
@@ -35,7 +36,7 @@ class Harness(App[None]):
 
 async def test_viewer_markup_shows_literally_and_does_nothing(start_agent: StartAgent) -> None:
     agent = await start_agent()
-    async with AiriApp(agent.endpoint).run_test(size=(220, 36)) as pilot:
+    async with AiriApp(agent.endpoint).run_test(size=(260, 36)) as pilot:
         screen = await wait_attached(pilot)
         chat = screen.query_one(ChatView)
         message = ChatMessage(id="h1", platform="twitch", author=HOSTILE_NAME, text=MARKUP, ts=0)
@@ -52,7 +53,7 @@ async def test_a_said_line_with_markup_shows_literally(start_agent: StartAgent) 
     async with AiriApp(agent.endpoint).run_test(size=(160, 36)) as pilot:
         screen = await wait_attached(pilot)
         await pilot.press("s", *"[bold]loud[/]", "enter")
-        actions = screen.query_one(ActionTable)
+        actions = screen.query_one(QueuePanel)
         await wait_until(pilot, lambda: "[bold]loud[/]" in on_screen(actions), "the action shows")
         say_box = screen.query_one("#caption")
         await wait_until(pilot, lambda: "[bold]loud[/]" in on_screen(say_box), "the caption too")
