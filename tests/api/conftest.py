@@ -67,6 +67,9 @@ async def api_for(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         )
         await agent.start()
         server = RestServer(agent, RestSection(enabled=True, port=0))
+        # What Agent does when it builds its REST server: the brain defers to the external one.
+        agent.brain.external_connected = lambda: server.external.connected
+        agent.brain.hand_over = server.external.offer
         await server.start()
         token = server.token_path.read_text().strip()
         http = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"})

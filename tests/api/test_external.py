@@ -167,3 +167,31 @@ async def test_a_brain_that_stops_reading_is_let_go_and_may_come_back(api: Api) 
         await receive(again, "welcome")
         assert api.server.external.offer(chat("welcome back"))
         assert (await receive(again, "input"))["text"] == "welcome back"
+
+
+async def test_in_external_mode_chat_the_director_picks_reaches_the_brain_and_its_answer_is_said(
+    api_for: Callable[..., Any],
+) -> None:
+    api: Api = await api_for(mode="external", reply_every=0.1)
+    async with api.http.ws_connect(api.url("/v1/external")) as ws:
+        assert (await receive(ws, "welcome"))["mode"] == "external"
+        api.agent.receive_chat(
+            m.ChatMessage(id="t1", platform="twitch", author="mika", text="airi, hi?", ts=1.0)
+        )
+        got = await receive(ws, "input")
+        assert (got["kind"], got["author"], got["text"]) == ("chat", "mika", "airi, hi?")
+        await ws.send_json({"type": "say", "text": "Hi Mika!", "reply_to": got["id"]})
+        accepted = await receive(ws, "accepted")
+        said = await api.action(accepted["action_id"], "done")
+        assert (said.detail, said.source) == ("Hi Mika!", "ai:external")
+    # gone: the offline persona answers the next line itself, and the health row says so
+    async with asyncio.timeout(5):
+        while api.server.external.connected:
+            await asyncio.sleep(0.02)
+    api.agent.receive_chat(
+        m.ChatMessage(id="t2", platform="twitch", author="mika", text="airi, still there?", ts=2.0)
+    )
+    async with asyncio.timeout(10):
+        while not any(a.source == "ai:reply" for a in api.agent.state.actions.values()):
+            await asyncio.sleep(0.05)
+    assert health(api, "external").state == "degraded"
