@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from agent.protocol.messages import Action
 from airi_tui.display import clock, plain
+from airi_tui.widgets.cells import update_row
 
 # The free-length detail goes last, so time, state and kind stay visible in a narrow pane.
 COLUMNS = ("time", "state", "kind", "source", "detail")
@@ -37,11 +38,13 @@ class ActionTable(DataTable[Text]):
     def upsert(self, actions: Iterable[Action]) -> None:
         """Add new actions and update known ones in place."""
         at_end = self.is_vertical_scroll_end
-        for action in actions:
+        # Of a flood, only the rows that will stay are drawn: no row is added to be trimmed.
+        for action in list(actions)[-self.MAX_ROWS :]:
             self._upsert_one(action)
         self._trim()
         if at_end:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            # After the next refresh: new rows count towards the height only from then on.
+            self.call_after_refresh(self.scroll_end, animate=False, x_axis=False)
 
     def reset(self, actions: Iterable[Action]) -> None:
         """Show exactly these actions, as after attaching."""
@@ -59,8 +62,7 @@ class ActionTable(DataTable[Text]):
     def _upsert_one(self, action: Action) -> None:
         cells = self._cells(action)
         if action.id in self._actions:
-            for column, cell in zip(COLUMNS, cells, strict=True):
-                self.update_cell(action.id, column, cell, update_width=True)
+            update_row(self, action.id, zip(COLUMNS, cells, strict=True))
         else:
             self.add_row(*cells, key=action.id)
         self._actions[action.id] = action

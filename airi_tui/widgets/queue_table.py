@@ -17,6 +17,7 @@ from textual.widgets import DataTable
 
 from agent.protocol.messages import Action
 from airi_tui.display import plain
+from airi_tui.widgets.cells import update_row
 
 COLUMNS = ("state", "kind", "source", "detail")
 STATE_WORDS = {"pending": "\u23f8 approve?", "queued": "\u00b7 queued"}
@@ -82,8 +83,7 @@ class QueueTable(DataTable[Text]):
             if action_id not in self.actions or action_id not in drawn:
                 self.add_row(*self._cells(action), key=action_id)
             elif self.actions[action_id] != action:
-                for column, cell in zip(COLUMNS, self._cells(action), strict=True):
-                    self.update_cell(action_id, column, cell, update_width=True)
+                update_row(self, action_id, zip(COLUMNS, self._cells(action), strict=True))
 
     def _lay_out(self, wanted: dict[str, Action]) -> None:
         self.clear()
