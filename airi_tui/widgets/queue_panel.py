@@ -106,6 +106,7 @@ class QueuePanel(Vertical):
         yield NowPlaying(id="now-playing")
         yield QueueTable(id="queue-table")
         yield Static(Text(EMPTY), markup=False, id="queue-empty")
+        yield Static(markup=False, id="queue-selected")
         yield LineEditor(id="queue-edit")
         yield Static(Text("recent"), markup=False, id="history-title")
         yield ActionTable(id="history")
@@ -155,6 +156,22 @@ class QueuePanel(Vertical):
             self.history.upsert(finished)
         self.table.show(self.waiting.values())
         self._count()
+        self._show_selected()
+
+    def on_data_table_row_highlighted(self, event: QueueTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        # The whole line and why it waits: a long one is cut in its row, and the streamer
+        # approves what they read.
+        action = self.selected
+        line = Text()
+        if action is not None:
+            why = f"flagged: {action.flagged} \u00b7 " if action.flagged else ""
+            line = plain(f"{action.source} \u00b7 {why}{action.detail}", 600)
+            line.no_wrap = False
+        self.query_one("#queue-selected", Static).update(line)
 
     def _count(self) -> None:
         pending = sum(action.state == "pending" for action in self.waiting.values())

@@ -1,5 +1,6 @@
-"""Snapshots of the dashboard: attached (dark), demo chat (light), detached (stale), and the
-providers view (one provider up, one with its breaker open, one misconfigured).
+"""Snapshots of the dashboard: attached (dark), demo chat (light), detached (stale), the
+providers view (one provider up, one with its breaker open, one misconfigured), and the queue
+(a wait playing, lines pending approval, one flagged with markup, AI lines queued, dry run on).
 
 The clock is frozen and the agent runs on relative paths, so every run draws the same
 screen. Update them with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after
@@ -8,6 +9,7 @@ looking at the report.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -23,6 +25,7 @@ from airi_tui.widgets.chat_view import ChatView
 from airi_tui.widgets.health_panel import HealthRow
 from airi_tui.widgets.log_view import LogView
 from airi_tui.widgets.providers_panel import ProvidersTable
+from airi_tui.widgets.queue_panel import QueuePanel
 from tests.tui.conftest import AgentThread
 from tests.tui.helpers import dashboard, wait_until
 from tests.tui.provider_mesh import CHAINS, THREE, StandInMesh
@@ -136,6 +139,32 @@ def test_providers_view(
         table = screen.query_one(ProvidersTable)
         await pilot.press("v")
         await wait_until(pilot, lambda: table.row_count == 3, "the providers are listed")
+        bus = agent.agent.bus  # type: ignore[union-attr]
+        await wait_until(pilot, lambda: screen.seq == bus.seq, "every event is applied")
+
+    assert snap_compare(app_for(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_queue_view(snap_compare: SnapCompare, agent_thread: Callable[..., AgentThread]) -> None:
+    director = {**QUIET_DIRECTOR, "approval": {"control": "approve"}}
+    agent = agent_thread(director=director)
+    queue = agent.agent.queue  # type: ignore[union-attr]
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        screen = dashboard(pilot.app)
+        await wait_until(pilot, lambda: screen.link_state == "attached", "attached")
+        # A long wait plays (no bar: only a line has a reading time), so the rest stays put.
+        agent.soon(functools.partial(queue.submit, "wait", "600", "command"))
+        agent.soon(queue.say, "thanks for the raid, everyone!", "ai:reply")
+        agent.soon(queue.say, "let us play another round", "ai:idle")
+        agent.soon(queue.say, "good evening, chat", "control")
+        flagged = functools.partial(queue.say, flagged="first-time viewer [b]x[/b]")
+        agent.soon(flagged, "[bold red]welcome[/], new friend", "control")
+        panel = screen.query_one(QueuePanel)
+        await wait_until(pilot, lambda: panel.table.row_count == 4, "four actions wait")
+        await pilot.press("down", "d")  # the flagged line, read whole under the rows
+        await wait_until(pilot, lambda: screen.director.dry_run, "dry run is on")
+        await settled(pilot, 0)
         bus = agent.agent.bus  # type: ignore[union-attr]
         await wait_until(pilot, lambda: screen.seq == bus.seq, "every event is applied")
 
