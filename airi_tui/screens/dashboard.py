@@ -5,7 +5,8 @@ link's batches are folded here, once per batch, into the widgets' batch methods.
 link is down the screen carries the ``-stale`` class: the stylesheet greys the last state.
 
 The queue panel is the centre: its keys (approve, reject, edit, move, skip, the kill switch,
-mode, dry run, approval gates) act on the selected waiting action in either view. The lower row
+mode, dry run, approval gates) come from the ``QueueControls`` base and act on the selected
+waiting action in either view. The lower row
 shows one of two views, switched with ``v``: the overview (health, pad, log) or the LLM
 providers, whose keys act on the selected provider while that view is shown.
 """
@@ -20,7 +21,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input
 
 from agent.protocol import Backoff, Endpoint, inert
@@ -29,48 +29,38 @@ from agent.protocol.messages import (
     ActionQueued,
     ActionUpdated,
     AgentStopping,
-    ApproveAction,
     CaptionShown,
     ChainsChanged,
     ChatMessage,
     ChatReceived,
     ClientsChanged,
     DirectorChanged,
-    DirectorStatus,
-    EditAction,
     Event,
     ExpressionChanged,
     Gap,
     HealthChanged,
-    Interrupt,
     LogLine,
     LogRecorded,
-    MoveAction,
     MoveProvider,
     PadButton,
     ProbeProvider,
     ProviderChanged,
     ProviderStatus,
-    RejectAction,
-    Request,
     Say,
     ServiceHealth,
-    SetApproval,
-    SetDryRun,
-    SetMode,
     SetProviderEnabled,
-    SkipCurrent,
     Snapshot,
     TriggerExpression,
 )
 from airi_tui.link import AgentLink
 from airi_tui.messages import EventsArrived, LinkAttached, LinkDetached
+from airi_tui.screens.queue_controls import QueueControls
 from airi_tui.widgets.chat_view import ChatView
 from airi_tui.widgets.expression_pad import ExpressionPad
 from airi_tui.widgets.health_panel import HealthPanel
 from airi_tui.widgets.log_view import LogView
 from airi_tui.widgets.providers_panel import ProvidersPanel, ProvidersTable
-from airi_tui.widgets.queue_panel import GATES, MODES, LineEditor, QueuePanel, next_in
+from airi_tui.widgets.queue_panel import QueuePanel
 from airi_tui.widgets.queue_table import QueueTable
 from airi_tui.widgets.say_box import SayBox
 from airi_tui.widgets.status_bar import LinkState, StatusBar
@@ -80,9 +70,6 @@ DEMO_SERVICE = "demo_chat"
 """The service name under which the agent reports its simulated chat."""
 PROBE_TIMEOUT = 30.0
 """A probe waits on a remote model: give it longer than an ordinary request."""
-
-MOVE = Binding.Group("Move")
-GATE = Binding.Group("Gate")
 
 View = Literal["overview", "providers"]
 PROVIDER_ACTIONS = {"toggle_provider", "probe_provider", "move_provider"}
@@ -114,26 +101,12 @@ class _Lines:
         self.chains = None
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(QueueControls):
     """The control room for the agent at ``endpoint``."""
 
     # The queue has the keys: arrows pick an action; the pad's hotkeys work from there too.
     AUTO_FOCUS = "QueueTable"
     BINDINGS = [
-        # Priority: the kill switch works even while typing a line. Ctrl+K, never a lone key.
-        Binding("ctrl+k", "kill_switch", "KILL", priority=True),
-        Binding("a", "approve", "Approve"),
-        Binding("r", "reject", "Reject"),
-        Binding("i", "edit", "Edit"),
-        Binding("less_than_sign,comma", "move_action(-1)", "Earlier", key_display="<", group=MOVE),
-        Binding(
-            "greater_than_sign,full_stop", "move_action(1)", "Later", key_display=">", group=MOVE
-        ),
-        Binding("n", "skip_current", "Skip"),
-        Binding("m", "cycle_mode", "Mode"),
-        Binding("d", "toggle_dry_run", "Dry run"),
-        Binding("o", "next_source", "Source", group=GATE),
-        Binding("g", "cycle_gate", "Gate", group=GATE),
         Binding("s,slash", "focus_say", "Say"),
         Binding("escape", "leave_input", "Leave input", show=False),
         Binding("ctrl+l", "clear_log", "Clear log", show=False),
@@ -153,7 +126,6 @@ class DashboardScreen(Screen[None]):
     expression: reactive[str] = reactive("")
     caption: reactive[str] = reactive("")
     view: reactive[View] = reactive[View]("overview", init=False)
-    director: reactive[DirectorStatus] = reactive(DirectorStatus)
 
     def __init__(self, endpoint: Endpoint, backoff: Backoff | None = None) -> None:
         super().__init__()
@@ -187,10 +159,6 @@ class DashboardScreen(Screen[None]):
         yield Footer(show_command_palette=False)
 
     # --- the link -----------------------------------------------------------------------------
-
-    @property
-    def link(self) -> AgentLink:
-        return self.query_one(AgentLink)
 
     def on_link_attached(self, message: LinkAttached) -> None:
         self.remove_class("-stale")
@@ -361,81 +329,6 @@ class DashboardScreen(Screen[None]):
         if status := self.query_one(ProvidersPanel).selected:
             request = MoveProvider(name=status.name, offset=offset)
             self.run_worker(self.link.send(request), group="requests")
-
-    # --- the queue ------------------------------------------------------------------------------
-
-    @property
-    def queue(self) -> QueuePanel:
-        return self.query_one(QueuePanel)
-
-    def _request(self, request: Request) -> None:
-        self.run_worker(self.link.send(request), group="requests")
-
-    def _selected(self, doing: str) -> Action | None:
-        """The waiting action the queue keys act on; says so when there is none."""
-        action = self.queue.selected
-        if action is None:
-            self.notify(f"nothing to {doing}: no action waits", timeout=3)
-        return action
-
-    def action_approve(self) -> None:
-        if action := self._selected("approve"):
-            self._request(ApproveAction(action_id=action.id))
-
-    def action_reject(self) -> None:
-        if action := self._selected("reject"):
-            self._request(RejectAction(action_id=action.id))
-
-    def action_edit(self) -> None:
-        """Open the selected line in the editor, prefilled with its text."""
-        if (action := self._selected("edit")) is None:
-            return
-        if action.kind != "say":
-            self.notify(f"only lines can be edited; this is a {action.kind}", markup=False)
-            return
-        self.queue.open_editor(action)
-
-    @on(LineEditor.Edited)
-    def _edited(self, event: LineEditor.Edited) -> None:
-        self.run_worker(self._edit(event.action_id, event.text), group="requests")
-
-    async def _edit(self, action_id: str, text: str) -> None:
-        # On a refusal the editor stays open with the text, to fix it or leave with Esc.
-        sent = await self.link.send(EditAction(action_id=action_id, text=text))
-        if sent and self.queue.editing == action_id:
-            self.queue.close_editor()
-
-    def action_move_action(self, offset: int) -> None:
-        """Move the selected action earlier (-1) or later (1) in the queue."""
-        if action := self._selected("move"):
-            self._request(MoveAction(action_id=action.id, offset=offset))
-
-    def action_skip_current(self) -> None:
-        self._request(SkipCurrent())
-
-    def action_kill_switch(self) -> None:
-        """Stop speech now and clear every waiting AI action: no confirmation, on purpose."""
-        self.run_worker(self._kill(), group="requests")
-
-    async def _kill(self) -> None:
-        reply = await self.link.ask(Interrupt())
-        if reply is not None:
-            self.notify(inert(reply.detail, 200), title="kill switch", markup=False)
-
-    def action_cycle_mode(self) -> None:
-        self._request(SetMode(mode=next_in(MODES, self.director.mode)))
-
-    def action_toggle_dry_run(self) -> None:
-        self._request(SetDryRun(enabled=not self.director.dry_run))
-
-    def action_next_source(self) -> None:
-        self.queue.choose_next_source()
-
-    def action_cycle_gate(self) -> None:
-        """Move the chosen source's approval gate on: auto, approve, flagged."""
-        source = self.queue.chosen_source
-        gate = next_in(GATES, self.director.approval.get(source, "auto"))
-        self._request(SetApproval(source=source, gate=gate))
 
     # --- keys -------------------------------------------------------------------------------------
 
