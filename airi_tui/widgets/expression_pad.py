@@ -24,7 +24,7 @@ class ExpressionButton(Button):
 
     def __init__(self, button: PadButton, active: bool) -> None:
         label = Content.assemble((inert(button.key, 12), "bold"), " ", inert(button.expression, 24))
-        super().__init__(label, classes="-active" if active else "", compact=True)
+        super().__init__(label, classes="-lit" if active else "", compact=True)
         self.expression = button.expression
 
 
@@ -55,7 +55,9 @@ class ExpressionPad(Grid):
 
     def watch_active(self, active: str) -> None:
         for button in self.query(ExpressionButton):
-            button.set_class(button.expression == active, "-active")
+            # Not "-active": Button sets and clears that itself for its press flash, which would
+            # unlight a button the agent confirmed within the flash.
+            button.set_class(button.expression == active, "-lit")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

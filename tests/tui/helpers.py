@@ -39,7 +39,7 @@ def on_screen(widget: Widget) -> str:
 def lit_buttons(pad: ExpressionPad) -> list[str]:
     """The expressions whose pad buttons are lit (the agent's reported expression)."""
     buttons = pad.query(ExpressionButton)
-    return [button.expression for button in buttons if button.has_class("-active")]
+    return [button.expression for button in buttons if button.has_class("-lit")]
 
 
 def flat(text: str) -> str:

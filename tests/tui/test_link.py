@@ -94,7 +94,7 @@ async def test_requests_while_detached_are_not_sent_and_say_so(start_agent: Star
         await pilot.press("s", *"anyone there?", "enter")
         await wait_until(pilot, lambda: "anyone there?" in notices(pilot.app), "a say notice")
         assert screen.query_one("#say-input", Input).value == "anyone there?"  # kept for a retry
-        assert not [b for b in pad.query(ExpressionButton) if b.has_class("-active")]
+        assert not [b for b in pad.query(ExpressionButton) if b.has_class("-lit")]
         assert pilot.app.is_running
 
 

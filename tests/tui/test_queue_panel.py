@@ -12,11 +12,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from agent.daemon import Agent
-from agent.protocol.messages import Action, ActionQueued, ActionUpdated, Event
+from agent.protocol.messages import (
+    Action,
+    ActionQueued,
+    ActionUpdated,
+    DirectorStatus,
+    Event,
+    Gap,
+)
 from airi_tui.app import AiriApp
 from airi_tui.messages import EventsArrived
 from airi_tui.screens.dashboard import DashboardScreen
@@ -279,3 +287,41 @@ async def test_a_running_expression_is_not_now_playing(agent: Agent) -> None:
         await wait_until(pilot, lambda: agent.state.expression == "happy", "it shows")
         await wait_until(pilot, lambda: "happy" in on_screen(panel.history), "it is history")
         assert isinstance(panel.now_playing, NowPlaying) and panel.now_playing.action is None
+
+
+async def test_a_gap_redraws_the_queue_from_its_snapshot(agent: Agent) -> None:
+    async with room(agent) as (pilot, screen, panel):
+        agent.queue.say("stale line", "control")
+        await wait_until(pilot, lambda: rows(panel) == ["stale line"], "the line waits")
+        kept = agent.queue.say("still here", "control")
+        fresh = agent.snapshot()
+        fresh.queue = [kept]
+        fresh.director = DirectorStatus(mode="external", dry_run=True)
+        screen.post_message(EventsArrived([Gap(missed=5, snapshot=fresh)]))
+        await wait_until(pilot, lambda: rows(panel) == ["still here"], "the snapshot's queue")
+        assert "mode external \u00b7 DRY RUN" in on_screen(screen.query_one(StatusBar))
+
+
+class Harness(App[None]):
+    """The panel alone, fed straight from Python: proves it defuses text itself."""
+
+    def compose(self) -> ComposeResult:
+        yield QueuePanel()
+
+
+async def test_the_panel_defuses_escapes_on_its_own() -> None:
+    async with Harness().run_test(size=(160, 30)) as pilot:
+        panel = pilot.app.query_one(QueuePanel)
+        hostile = MARKUP + ESCAPES
+        panel.upsert(
+            [
+                Action("p", "say", hostile, hostile, "pending", 0.0, flagged=hostile),
+                Action("r", "say", hostile, hostile, "running", 0.0),
+                Action("d", "say", hostile, hostile, "failed", 0.0, error=hostile),
+            ]
+        )
+        await wait_until(pilot, lambda: "[bold red]x[/]" in on_screen(panel), "the rows show")
+        everything = on_screen(panel)
+        assert not {"\x1b", "\x07", "\r", "\u202e", "\u2028"} & set(everything)
+        assert MARKUP in flat(on_screen(panel.now_playing))
+        assert pilot.app.is_running
